@@ -1,0 +1,400 @@
+"""Typed, validated run configuration.
+
+The schema is a tree of frozen dataclasses. Each leaf field carries a `Rule`
+(type, range, allowed values) in its metadata, so validation, error messages
+and documentation come from one place. `parse_config` turns a plain mapping
+into a `Config`; `load_config` reads a YAML file and reports errors with the
+file name and the line of the offending key.
+
+Nothing here knows which file the pipeline uses or where it lives: callers
+pass the path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fclf.attributes import CELEBA_ATTRIBUTES, DEFAULT_ATTRIBUTES
+from fclf.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one leaf value is checked."""
+
+    kind: type | tuple[type, ...]
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    optional: bool = False
+    item_choices: tuple[str, ...] | None = None  # for lists of strings
+    min_items: int = 0
+
+
+def _leaf(default: Any, rule: Rule, doc: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule, "doc": doc})
+    return field(default=default, metadata={"rule": rule, "doc": doc})
+
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls, metadata={"doc": cls.__doc__ or ""})
+
+
+INT = Rule(int)
+POS_INT = Rule(int, low=1)
+NONNEG_INT = Rule(int, low=0)
+NONNEG = Rule(float, low=0.0)
+POSITIVE = Rule(float, low=0.0, low_open=True)
+PROB = Rule(float, low=0.0, high=1.0)
+DEVICE = Rule(str, choices=("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Knobs of the synthetic CelebA-like CLIP embedding generator."""
+
+    dim: int = _leaf(512, Rule(int, low=8), "embedding dimension")
+    train_identities: int = _leaf(2000, POS_INT, "identities in the train split")
+    val_identities: int = _leaf(250, POS_INT, "identities in the val split")
+    test_identities: int = _leaf(250, POS_INT, "identities in the test split")
+    images_per_identity: int = _leaf(10, POS_INT, "mean images per identity (Poisson, >= 1)")
+    cone_cosine: float = _leaf(
+        0.55, Rule(float, low=0.0, high=1.0, low_open=True),
+        "typical cosine between two different people (faces sit in a narrow cone)",
+    )
+    same_identity_cosine: float = _leaf(
+        0.8, Rule(float, low=0.0, high=1.0, low_open=True),
+        "typical cosine between two images of the same person",
+    )
+    attribute_strength: float = _leaf(
+        1.0, POSITIVE, "multiplies every attribute's signal (higher = easier probes)"
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where embeddings come from and which attributes the field is conditioned on."""
+
+    source: str = _leaf("synthetic", Rule(str, choices=("synthetic", "celeba")), "data source")
+    attributes: list[str] = _leaf(
+        list(DEFAULT_ATTRIBUTES),
+        Rule(list, item_choices=CELEBA_ATTRIBUTES, min_items=1),
+        "CelebA attribute names the field is conditioned on",
+    )
+    seed: int = _leaf(0, INT, "seed of the synthetic generator")
+    celeba_root: str = _leaf("data/celeba", Rule(str), "folder with the CelebA release")
+    synthetic: SyntheticConfig = _section(SyntheticConfig)
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How images are encoded (data.source: celeba only)."""
+
+    model_path: str | None = _leaf(
+        None, Rule(str, optional=True), "local folder of a Hugging Face CLIP checkpoint"
+    )
+    batch_size: int = _leaf(64, POS_INT, "images per encoder batch")
+    device: str = _leaf("auto", DEVICE, "encoder device")
+    precision: str = _leaf("fp32", Rule(str, choices=("fp32", "bf16")), "encoder precision")
+    workers: int = _leaf(2, NONNEG_INT, "image decoding worker processes (0 = in-process)")
+    on_bad_image: str = _leaf(
+        "error", Rule(str, choices=("error", "skip")), "what to do with missing/undecodable images"
+    )
+    chunk_size: int = _leaf(2048, POS_INT, "images per resumable chunk")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The conditional vector field v(z, y) and how it is integrated."""
+
+    hidden_dim: int = _leaf(256, POS_INT, "width of the MLP's hidden layers")
+    num_layers: int = _leaf(2, POS_INT, "number of hidden layers")
+    attribute_embed_dim: int = _leaf(32, POS_INT, "size of the learned attribute embedding")
+    init_scale: float = _leaf(
+        0.01, NONNEG, "std of the output layer at init (small = close to the identity flow)"
+    )
+    sphere: bool = _leaf(True, Rule(bool), "flow on the unit sphere (false: original z + a*v)")
+    integrator: str = _leaf(
+        "euler", Rule(str, choices=("euler", "midpoint", "rk4")), "flow integrator"
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and the random attribute flips."""
+
+    learning_rate: float = _leaf(1e-4, POSITIVE, "Adam learning rate (cosine-annealed)")
+    batch_size: int = _leaf(512, Rule(int, low=2), "samples per step")
+    epochs: int = _leaf(10, POS_INT, "training epochs")
+    seed: int = _leaf(0, INT, "seed of init, batching, flips and probes")
+    device: str = _leaf("auto", DEVICE, "training device")
+    flip_prob: float = _leaf(0.5, PROB, "probability that a sample's target differs from it")
+    max_flips: int = _leaf(2, POS_INT, "a flipped sample changes 1..max_flips attributes")
+    alpha: float = _leaf(0.1, POSITIVE, "flow step size in training")
+    flow_steps: int = _leaf(1, POS_INT, "flow steps unrolled in training")
+    grad_clip: float = _leaf(1.0, POSITIVE, "gradient-norm clipping")
+    weight_decay: float = _leaf(0.0, NONNEG, "Adam weight decay")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the FCLF objective."""
+
+    temperature: float = _leaf(0.07, POSITIVE, "supervised contrastive temperature")
+    lambda_contrastive: float = _leaf(1.0, NONNEG, "weight of the contrastive term")
+    lambda_curl: float = _leaf(0.01, NONNEG, "weight of E||J - J^T||_F^2")
+    lambda_div: float = _leaf(0.01, NONNEG, "weight of E[(tr J)^2]")
+    lambda_identity: float = _leaf(0.1, NONNEG, "weight of mean ||z_flowed - z||^2")
+    probes: int = _leaf(1, POS_INT, "random probes per point for the curl/div estimators")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The attribute-transfer evaluation protocol and the collapse rule."""
+
+    split: str = _leaf("test", Rule(str, choices=("train", "val", "test")), "split to edit")
+    num_samples: int | None = _leaf(None, Rule(int, low=2, optional=True), "null = all")
+    transfer_mode: str = _leaf(
+        "single", Rule(str, choices=("single", "multi")), "flip 1 (single) or 2-3 (multi)"
+    )
+    num_steps: int = _leaf(10, POS_INT, "Euler steps of an edit")
+    step_size: float = _leaf(0.1, POSITIVE, "size of each step")
+    seed: int = _leaf(0, INT, "seed of the evaluation targets")
+    probe_c: float = _leaf(1.0, POSITIVE, "inverse L2 strength of the frozen logistic probes")
+    collapse_min_distinct: float = _leaf(
+        0.5, PROB, "collapsed if distinct_fraction is below this"
+    )
+    collapse_min_rank_ratio: float = _leaf(0.25, PROB, "collapsed if rank_ratio is below this")
+    collapse_max_silhouette: float = _leaf(
+        0.9, PROB, "collapsed if silhouette_by_target is above this"
+    )
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    """Figures written by the plot stage."""
+
+    num_points: int = _leaf(2000, POS_INT, "points drawn in scatter plots")
+    num_trajectories: int = _leaf(40, POS_INT, "trajectories drawn as arrows")
+    dpi: int = _leaf(110, Rule(int, low=30), "PNG resolution")
+    seed: int = _leaf(0, INT, "seed of the subsampling")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds `fclf gate` enforces on metrics/transfer.json."""
+
+    min_flip_success: float = _leaf(0.6, PROB, "fclf.flip_success must reach this")
+    min_preservation: float = _leaf(0.85, PROB, "fclf.preservation must reach this")
+    min_identity_top1: float = _leaf(0.3, PROB, "fclf.identity_top1 must reach this")
+    reproduce_tolerance: float = _leaf(
+        0.02, NONNEG, "max |committed - reproduced| for a metric to count as reproduced"
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole params file."""
+
+    data: DataConfig = _section(DataConfig)
+    embed: EmbedConfig = _section(EmbedConfig)
+    model: ModelConfig = _section(ModelConfig)
+    train: TrainConfig = _section(TrainConfig)
+    loss: LossConfig = _section(LossConfig)
+    eval: EvalConfig = _section(EvalConfig)
+    plot: PlotConfig = _section(PlotConfig)
+    gate: GateConfig = _section(GateConfig)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (for checkpoints, metadata, fingerprints)."""
+    return dataclasses.asdict(config)
+
+
+class _Where:
+    """Formats 'file:line' for a dotted key, from line numbers found in the YAML."""
+
+    def __init__(self, source: str, lines: dict[str, int]):
+        self.source = source
+        self.lines = lines
+
+    def __call__(self, key: str) -> str:
+        line = self.lines.get(key)
+        return f"{self.source}:{line}" if line else self.source
+
+
+def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
+    def fail(allowed: str) -> ConfigError:
+        return ConfigError(f"{where(key)}: {key} = {value!r} is invalid; expected {allowed}")
+
+    if value is None:
+        if rule.optional:
+            return None
+        raise fail(f"a value of type {_type_name(rule.kind)} (null is not allowed)")
+    if rule.kind is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of names")
+        if len(value) < rule.min_items:
+            raise fail(f"at least {rule.min_items} item(s)")
+        if len(set(value)) != len(value):
+            raise fail("distinct names (found a repeated one)")
+        for item in value:
+            if rule.item_choices is not None and item not in rule.item_choices:
+                hint = _did_you_mean(item, rule.item_choices)
+                raise ConfigError(
+                    f"{where(key)}: {key} contains unknown name {item!r}{hint}; "
+                    f"allowed: the 40 CelebA attribute names"
+                )
+        return list(value)
+    if rule.kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise fail("a finite number")
+    elif rule.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+    elif rule.kind is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+    elif rule.kind is str and not isinstance(value, str):
+        raise fail("a string")
+    if rule.choices is not None and value not in rule.choices:
+        raise fail("one of " + ", ".join(repr(c) for c in rule.choices))
+    if rule.low is not None and (value < rule.low or (rule.low_open and value == rule.low)):
+        raise fail(f"{'>' if rule.low_open else '>='} {rule.low:g}{_high(rule)}")
+    if rule.high is not None and value > rule.high:
+        raise fail(f"<= {rule.high:g}")
+    return value
+
+
+def _high(rule: Rule) -> str:
+    return f" and <= {rule.high:g}" if rule.high is not None else ""
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))
+
+
+def _did_you_mean(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse_section(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
+    label = prefix or "top level"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where(prefix)}: {label} must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            section = f"section '{prefix}'" if prefix else "the top level"
+            raise ConfigError(
+                f"{where(dotted)}: unknown key {dotted!r} in {section}"
+                f"{_did_you_mean(str(key), fields)}; valid keys: {', '.join(fields)}"
+            )
+    values = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if "rule" in f.metadata:
+            if name in raw:
+                values[name] = _check_leaf(dotted, raw[name], f.metadata["rule"], where)
+        else:
+            sub_type = f.default_factory  # the nested dataclass
+            values[name] = _parse_section(sub_type, raw.get(name), dotted, where)
+    return cls(**values)
+
+
+def _check_cross_field(config: Config, where: _Where) -> None:
+    n_attr = len(config.data.attributes)
+    if config.train.max_flips > n_attr:
+        raise ConfigError(
+            f"{where('train.max_flips')}: train.max_flips = {config.train.max_flips} is invalid;"
+            f" expected <= the number of data.attributes ({n_attr})"
+        )
+    if config.eval.transfer_mode == "multi" and n_attr < 3:
+        raise ConfigError(
+            f"{where('eval.transfer_mode')}: eval.transfer_mode = 'multi' flips 2-3 attributes;"
+            f" it needs at least 3 data.attributes (have {n_attr})"
+        )
+    syn = config.data.synthetic
+    if syn.same_identity_cosine <= syn.cone_cosine:
+        raise ConfigError(
+            f"{where('data.synthetic.same_identity_cosine')}: data.synthetic.same_identity_cosine"
+            f" = {syn.same_identity_cosine} must exceed data.synthetic.cone_cosine"
+            f" = {syn.cone_cosine}"
+        )
+    if config.data.source == "celeba" and not config.embed.model_path:
+        raise ConfigError(
+            f"{where('embed.model_path')}: data.source is 'celeba' but embed.model_path is not"
+            " set; point it at a local CLIP checkpoint folder"
+        )
+
+
+def parse_config(raw: Any, source: str = "<params>", lines: dict[str, int] | None = None) -> Config:
+    """Validate a nested mapping against the schema; missing keys take defaults."""
+    where = _Where(source, lines or {})
+    config = _parse_section(Config, raw, "", where)
+    _check_cross_field(config, where)
+    return config
+
+
+def _key_lines(node: yaml.Node, prefix: str, out: dict[str, int], source: str) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        dotted = f"{prefix}.{key}" if prefix else key
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(f"{source}:{line}: duplicate key {dotted!r}")
+        seen.add(key)
+        out[dotted] = line
+        _key_lines(value_node, dotted, out, source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML params file; errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{loc}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    lines: dict[str, int] = {}
+    if root is not None:
+        _key_lines(root, "", lines, str(path))
+    return parse_config(raw, str(path), lines)
+
+
+def describe_schema(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted key, default, doc) for every leaf: used to document params."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        dotted = f"{prefix}.{f.name}" if prefix else f.name
+        if "rule" in f.metadata:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((dotted, default, f.metadata["doc"]))
+        else:
+            rows.extend(describe_schema(f.default_factory, dotted))
+    return rows
