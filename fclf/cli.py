@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from fclf import __version__
+from fclf.errors import exit_on_user_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -22,6 +25,30 @@ def root(
     ),
 ) -> None:
     """Function-Contrastive Latent Fields on CLIP face embeddings."""
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Measure pipeline speed on this machine.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("embed")
+@exit_on_user_error
+def bench_embed_command(
+    batches: int = typer.Option(5, min=1, help="timed batches per precision (median is used)"),
+    batch_size: int = typer.Option(32, min=1, help="images per batch"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    workers: int = typer.Option(2, min=0, help="image decoding threads (0 = in-process)"),
+    precision: list[str] = typer.Option(["fp32", "bf16"], help="fp32 and/or bf16 (repeatable)"),
+) -> None:
+    """Images/s of the embed stage (JPEG -> CLIP ViT-B/32, random weights); prints JSON."""
+    from fclf.bench_embed import bench_embed
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("expected auto, cpu or cuda", param_hint="--device")
+    if not set(precision) <= {"fp32", "bf16"}:
+        raise typer.BadParameter("expected fp32 or bf16", param_hint="--precision")
+    result = bench_embed(batches, batch_size, tuple(precision), device, workers)
+    typer.echo(json.dumps(result, indent=2))
 
 
 def main() -> None:

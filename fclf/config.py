@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,8 @@ class _Where:
 
 def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
     def fail(allowed: str) -> ConfigError:
-        return ConfigError(f"{where(key)}: {key} = {value!r} is invalid; expected {allowed}")
+        shown = "null" if value is None else repr(value)
+        return ConfigError(f"{where(key)}: {key} = {shown} is invalid; expected {allowed}")
 
     if value is None:
         if rule.optional:
@@ -245,8 +247,9 @@ def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
             raise fail("a list of names")
         if len(value) < rule.min_items:
             raise fail(f"at least {rule.min_items} item(s)")
-        if len(set(value)) != len(value):
-            raise fail("distinct names (found a repeated one)")
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise fail(f"distinct names ({', '.join(map(repr, repeated))} repeated)")
         for item in value:
             if rule.item_choices is not None and item not in rule.item_choices:
                 hint = _did_you_mean(item, rule.item_choices)
@@ -271,15 +274,22 @@ def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
         raise fail("a string")
     if rule.choices is not None and value not in rule.choices:
         raise fail("one of " + ", ".join(repr(c) for c in rule.choices))
-    if rule.low is not None and (value < rule.low or (rule.low_open and value == rule.low)):
-        raise fail(f"{'>' if rule.low_open else '>='} {rule.low:g}{_high(rule)}")
-    if rule.high is not None and value > rule.high:
-        raise fail(f"<= {rule.high:g}")
+    too_low = rule.low is not None and (
+        value < rule.low or (rule.low_open and value == rule.low)
+    )
+    if too_low or (rule.high is not None and value > rule.high):
+        raise fail(_range(rule))
     return value
 
 
-def _high(rule: Rule) -> str:
-    return f" and <= {rule.high:g}" if rule.high is not None else ""
+def _range(rule: Rule) -> str:
+    """The allowed interval in words, e.g. '>= 0 and <= 1'."""
+    parts = []
+    if rule.low is not None:
+        parts.append(f"{'>' if rule.low_open else '>='} {rule.low:g}")
+    if rule.high is not None:
+        parts.append(f"<= {rule.high:g}")
+    return " and ".join(parts)
 
 
 def _type_name(kind: Any) -> str:
@@ -331,6 +341,11 @@ def _check_cross_field(config: Config, where: _Where) -> None:
             f" it needs at least 3 data.attributes (have {n_attr})"
         )
     syn = config.data.synthetic
+    if config.data.source == "synthetic" and syn.dim < n_attr + 2:
+        raise ConfigError(
+            f"{where('data.synthetic.dim')}: data.synthetic.dim = {syn.dim} is invalid;"
+            f" expected >= the number of data.attributes + 2 ({n_attr + 2})"
+        )
     if syn.same_identity_cosine <= syn.cone_cosine:
         raise ConfigError(
             f"{where('data.synthetic.same_identity_cosine')}: data.synthetic.same_identity_cosine"
@@ -350,6 +365,21 @@ def parse_config(raw: Any, source: str = "<params>", lines: dict[str, int] | Non
     config = _parse_section(Config, raw, "", where)
     _check_cross_field(config, where)
     return config
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot ('1e-4') as numbers.
+
+    PyYAML follows YAML 1.1, where `1e-4` and `1.0e4` are strings; YAML 1.2 and
+    every other tool read them as floats, and they are common for rates.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _key_lines(node: yaml.Node, prefix: str, out: dict[str, int], source: str) -> None:
@@ -374,9 +404,13 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read params file ({exc.strerror or exc})") from None
     try:
-        root = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f"{path}:{mark.line + 1}" if mark else str(path)

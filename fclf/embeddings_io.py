@@ -65,12 +65,14 @@ def write_split(path: str | Path, split: EmbeddingSplit) -> None:
         columns[name] = pa.array(np.asarray(split.attributes[:, j], np.int8))
     flat = pa.array(np.ascontiguousarray(split.embeddings, np.float32).reshape(-1))
     columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, dim)
+    # The format's own keys come last: metadata carried over from a file that
+    # was read (and then subset or re-labelled) must not override them.
     meta = {
+        **split.metadata,
         "format_version": FORMAT_VERSION,
         "dim": int(dim),
         "attributes": list(split.attribute_names),
         "normalisation": "l2",
-        **split.metadata,
     }
     table = pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(meta)})
     with atomic_path(path) as tmp:
@@ -88,7 +90,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise DataError(f"{path}: no 'fclf' metadata; not written by the embed stage")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: 'fclf' metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: 'fclf' metadata must be a JSON object, got {meta!r}")
+    return meta
 
 
 def read_split(
@@ -109,7 +117,10 @@ def read_split(
             f"{path}: attributes {list(names)} differ from the params' data.attributes "
             f"{list(attribute_names)}; re-run the embed stage"
         )
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
     required = ["image_id", "identity", *names, "embedding"]
     missing = [c for c in required if c not in table.column_names]
     if missing:
@@ -117,6 +128,9 @@ def read_split(
     emb_col = table.column("embedding").combine_chunks()
     if not pa.types.is_fixed_size_list(emb_col.type):
         raise DataError(f"{path}: column 'embedding' must be a fixed-size list of float32")
+    if emb_col.null_count:
+        bad = int(np.flatnonzero(emb_col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{path}: null in 'embedding' (first at row {bad})")
     file_dim = emb_col.type.list_size
     if file_dim != meta.get("dim"):
         raise DataError(f"{path}: embedding width {file_dim} != metadata dim {meta.get('dim')}")
@@ -134,16 +148,35 @@ def read_split(
             f"{path}: {len(off)} embedding(s) are not unit norm (row {off[0]} has norm "
             f"{norms[off[0]]:.4f}); embeddings must be L2-normalised"
         )
-    attrs = np.stack(
-        [table.column(a).to_numpy().astype(np.int8) for a in names], axis=1
-    ) if names else np.zeros((n, 0), np.int8)
-    if not np.isin(attrs, (0, 1)).all():
-        raise DataError(f"{path}: attribute columns must hold only 0 and 1")
+    attrs = np.zeros((n, len(names)), np.int8)
+    for j, name in enumerate(names):
+        values = _integer_column(path, table, name)
+        bad = np.flatnonzero((values != 0) & (values != 1))
+        if len(bad):
+            raise DataError(
+                f"{path}: attribute column {name!r} must hold only 0 and 1 "
+                f"(row {bad[0]} has {values[bad[0]]})"
+            )
+        attrs[:, j] = values
+    image_ids = table.column("image_id")
+    is_string = pa.types.is_string(image_ids.type) or pa.types.is_large_string(image_ids.type)
+    if not is_string or image_ids.null_count:
+        raise DataError(f"{path}: column 'image_id' must hold strings without nulls")
     return EmbeddingSplit(
-        image_ids=np.asarray(table.column("image_id").to_pylist(), dtype=object),
-        identities=table.column("identity").to_numpy().astype(np.int64),
+        image_ids=np.asarray(image_ids.to_pylist(), dtype=object),
+        identities=_integer_column(path, table, "identity").astype(np.int64),
         attributes=attrs,
         embeddings=emb,
         attribute_names=names,
         metadata=meta,
     )
+
+
+def _integer_column(path: Path, table: pa.Table, name: str) -> np.ndarray:
+    """A column as an integer array; nulls or a non-integer type are a DataError."""
+    column = table.column(name)
+    if not pa.types.is_integer(column.type):
+        raise DataError(f"{path}: column {name!r} has type {column.type}, expected integers")
+    if column.null_count:
+        raise DataError(f"{path}: column {name!r} holds {column.null_count} null(s)")
+    return column.to_numpy()

@@ -112,7 +112,7 @@ def generate(
         male_id = (rng.random(n_ids) < P_MALE).astype(np.int8)
         male_img = male_id[owner]
         attrs = np.zeros((n, k), np.int8)
-        for j, (name, model) in enumerate(zip(names, models)):
+        for j, (name, model) in enumerate(zip(names, models, strict=True)):
             attrs[:, j] = male_img if name == "Male" else _sample_attribute(
                 model, male_img, owner, n_ids, male_id, rng
             )

@@ -6,6 +6,7 @@ Only the stage scripts know this layout; `dvc.yaml` declares the same paths.
 from pathlib import Path
 
 EMBEDDINGS_DIR = Path("data/embeddings")
+EMBED_CACHE_DIR = Path("data/embed_cache")  # resumable encoder chunks; outside DVC outputs
 SPLITS = ("train", "val", "test")
 CHECKPOINT_DIR = Path("checkpoints")
 MODEL_PATH = Path("models/fclf.pt")
@@ -19,3 +20,4 @@ PLOT_DATA_DIR = Path("plots/data")
 
 def split_path(split: str) -> Path:
     return EMBEDDINGS_DIR / f"{split}.parquet"
+RUN_FINGERPRINT = CHECKPOINT_DIR / "run.json"  # = fclf.checkpoint.RUN_MARKER

@@ -1,0 +1,32 @@
+"""Metrics of attribute edits: pure functions of arrays, one concept per module.
+
+- transfer: flip_success / preservation read by frozen probes
+- movement: movement, identity_cosine, per-step distances
+- neighbours: nearest real neighbours -> identity_top1, distinct_fraction
+- diversity: effective rank (RankMe) and rank_ratio
+- clustering: silhouettes and k-means purity (the original's numbers)
+- collapse: the documented mode-collapse rule
+"""
+
+from fclf.metrics.clustering import combination_labels, kmeans_purity, silhouettes
+from fclf.metrics.collapse import collapse_verdict
+from fclf.metrics.diversity import effective_rank, rank_ratio
+from fclf.metrics.movement import identity_cosine, movement, step_statistics
+from fclf.metrics.neighbours import distinct_fraction, identity_top1, nearest_neighbours
+from fclf.metrics.transfer import transfer_scores
+
+__all__ = [
+    "collapse_verdict",
+    "combination_labels",
+    "distinct_fraction",
+    "effective_rank",
+    "identity_cosine",
+    "identity_top1",
+    "kmeans_purity",
+    "movement",
+    "nearest_neighbours",
+    "rank_ratio",
+    "silhouettes",
+    "step_statistics",
+    "transfer_scores",
+]

@@ -1,0 +1,39 @@
+"""How far edits move points, and how evenly along the trajectory."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def movement(sources: np.ndarray, edited: np.ndarray) -> float:
+    """Mean Euclidean distance between each source and its edited point."""
+    diff = torch.as_tensor(edited, dtype=torch.float32) - torch.as_tensor(sources)
+    return float(diff.norm(dim=1).double().mean())
+
+
+def identity_cosine(sources: np.ndarray, edited: np.ndarray, center: np.ndarray) -> float:
+    """Mean cosine of source and edited point after subtracting `center`.
+
+    Use the train-set mean embedding as the center: CLIP faces sit in a narrow
+    cone, so raw cosines between any two faces are high and say little.
+    """
+    c = torch.as_tensor(np.asarray(center, np.float32))
+    a = torch.as_tensor(sources, dtype=torch.float32) - c
+    b = torch.as_tensor(edited, dtype=torch.float32) - c
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12)
+    return float(cos.double().mean())
+
+
+def step_statistics(trajectories: np.ndarray) -> tuple[float, float]:
+    """Mean and std of the per-step distances |x_{t+1} - x_t| over all steps and points.
+
+    The original's "trajectory smoothness": a flow that jumps in one step and
+    stalls in the others has a large std.
+    """
+    traj = torch.as_tensor(trajectories)
+    if traj.shape[0] < 2:
+        return 0.0, 0.0
+    steps = torch.stack([(traj[t + 1] - traj[t]).norm(dim=1) for t in range(traj.shape[0] - 1)])
+    steps = steps.double()
+    return float(steps.mean()), float(steps.std(unbiased=False))

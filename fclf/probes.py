@@ -1,0 +1,93 @@
+"""Frozen linear attribute probes: the evaluation's reader of edited points.
+
+One logistic regression per attribute, fitted once, in the constructor, on
+real unedited train embeddings. There is no public way to refit them, and the
+learned parameters are read-only arrays, so nothing evaluated (flowed points,
+baseline edits) can leak into the reader that scores it.
+
+Features are standardised for the fit (so lbfgs converges on unit vectors
+whose coordinates are ~1/sqrt(d)); the scaler is then folded into a raw-space
+`weights`/`bias`, which is what prediction and the InterFaceGAN baseline use.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from fclf.errors import DataError
+
+MAX_ITER = 2000
+
+
+class AttributeProbes:
+    """Per-attribute logistic probes; `predict(z)` reads 0/1 attributes of any points."""
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        attributes: np.ndarray,
+        attribute_names: tuple[str, ...] | list[str],
+        c: float = 1.0,
+    ):
+        x = np.asarray(embeddings, np.float64)
+        y = np.asarray(attributes)
+        names = tuple(attribute_names)
+        if y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] != len(names):
+            raise ValueError("attributes must be (N, k) with one column per attribute name")
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale == 0] = 1.0
+        xs = (x - mean) / scale
+        weights = np.zeros((len(names), x.shape[1]))
+        bias = np.zeros(len(names))
+        for j, name in enumerate(names):
+            classes = np.unique(y[:, j])
+            if len(classes) < 2:
+                raise DataError(
+                    f"attribute {name!r} has only the value {int(classes[0])} in the probe "
+                    "training split; a probe needs both classes"
+                )
+            model = LogisticRegression(C=c, max_iter=MAX_ITER)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(xs, y[:, j])
+            w = model.coef_[0] / scale
+            weights[j] = w
+            bias[j] = model.intercept_[0] - w @ mean
+        weights.setflags(write=False)
+        bias.setflags(write=False)
+        self._weights = weights
+        self._bias = bias
+        self.attribute_names = names
+        self.c = float(c)
+
+    @classmethod
+    def from_split(cls, split, c: float = 1.0) -> AttributeProbes:
+        """Fit on an `EmbeddingSplit` (use the train split: real, unedited points)."""
+        return cls(split.embeddings, split.attributes, split.attribute_names, c=c)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(k, d) raw-space normals; read-only."""
+        return self._weights
+
+    @property
+    def bias(self) -> np.ndarray:
+        """(k,) raw-space intercepts; read-only."""
+        return self._bias
+
+    def logits(self, z: np.ndarray) -> np.ndarray:
+        """(N, k) decision values (float64)."""
+        return np.asarray(z, np.float64) @ self._weights.T + self._bias
+
+    def predict_proba(self, z: np.ndarray) -> np.ndarray:
+        """(N, k) probability that each attribute is present."""
+        return 1.0 / (1.0 + np.exp(-self.logits(z)))
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """(N, k) int8 readings: 1 where prob >= 0.5 (logit >= 0)."""
+        return (self.logits(z) >= 0).astype(np.int8)

@@ -1,0 +1,52 @@
+"""What defines a training run (for its fingerprint), and how configs map to settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fclf.config import Config, to_dict
+from fclf.losses import ObjectiveWeights
+from fclf.training import TrainSettings
+
+# Keys that may change without invalidating a checkpoint: more epochs resume,
+# and the device does not change the math.
+NON_DEFINING_TRAIN_KEYS = ("epochs", "device")
+
+
+def run_definition(config: Config, data_digest: str) -> dict[str, Any]:
+    train = {k: v for k, v in to_dict(config.train).items() if k not in NON_DEFINING_TRAIN_KEYS}
+    return {
+        "model": to_dict(config.model),
+        "loss": to_dict(config.loss),
+        "train": train,
+        "attributes": list(config.data.attributes),
+        "data": data_digest,
+    }
+
+
+def train_settings(config: Config) -> TrainSettings:
+    t = config.train
+    return TrainSettings(
+        learning_rate=t.learning_rate, batch_size=t.batch_size, epochs=t.epochs, seed=t.seed,
+        flip_prob=t.flip_prob, max_flips=t.max_flips, alpha=t.alpha, flow_steps=t.flow_steps,
+        grad_clip=t.grad_clip, weight_decay=t.weight_decay, sphere=config.model.sphere,
+        integrator=config.model.integrator,
+    )
+
+
+def objective_weights(config: Config) -> ObjectiveWeights:
+    return ObjectiveWeights(**to_dict(config.loss))
+
+
+def compute_fingerprint(config: Config, train_embeddings: Any, train_attributes: Any) -> tuple[
+    str, dict[str, Any]
+]:
+    """(fingerprint, run definition) of a training run on the given training data.
+
+    The clean-checkpoints stage and the train stage both call this, so they
+    can never disagree about whether a checkpoint is stale.
+    """
+    from fclf.checkpoint import array_digest, fingerprint
+
+    definition = run_definition(config, array_digest(train_embeddings, train_attributes))
+    return fingerprint(definition), definition

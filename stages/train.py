@@ -1,0 +1,88 @@
+"""DVC stage `train`: fit the vector field; write models/fclf.pt and metrics/train.json.
+
+Resumes from checkpoints/latest.pt when it belongs to the same run (stale
+checkpoints are removed first), logs per-epoch losses with dvclive.
+"""
+
+from pathlib import Path
+
+import torch
+import typer
+from dvclive import Live
+
+from fclf.atomic import write_json
+from fclf.checkpoint import LATEST, clean_stale
+from fclf.config import load_config
+from fclf.embeddings_io import read_split
+from fclf.errors import exit_on_user_error
+from fclf.field import build_field
+from fclf.model_io import save_model
+from fclf.run_definition import compute_fingerprint, objective_weights, train_settings
+from fclf.training import resolve_device, train
+from layout import CHECKPOINT_DIR, MODEL_PATH, TRAIN_LIVE_DIR, TRAIN_METRICS, split_path
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+class LiveLogger:
+    """Logs each epoch's row once (rows restored from a checkpoint included)."""
+
+    def __init__(self, live: Live):
+        self.live = live
+        self.logged = 0
+
+    def __call__(self, history: list[dict]) -> None:
+        for row in history[self.logged :]:
+            self.live.step = row["epoch"]
+            for key, value in row.items():
+                if key.startswith(("train_", "val_")):
+                    split, name = key.split("_", 1)
+                    self.live.log_metric(f"{split}/{name}", value)
+            self.live.log_metric("lr", row["lr"])
+            self.live.make_summary()
+        self.logged = len(history)
+
+
+@app.command(help=__doc__)
+@exit_on_user_error
+def main(params: Path = typer.Option(Path("params.yaml"), help="validated params file")) -> None:
+    config = load_config(params)
+    names = config.data.attributes
+    train_split = read_split(split_path("train"), names)
+    val_split = read_split(split_path("val"), names)
+    fp, definition = compute_fingerprint(config, train_split.embeddings, train_split.attributes)
+    if clean_stale(CHECKPOINT_DIR, fp) == "removed":
+        print(f"train: removed stale checkpoints from {CHECKPOINT_DIR}/")
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    field = build_field(train_split.dim, len(names), config.model).to(device)
+
+    def tensors(split):
+        return (torch.as_tensor(split.embeddings, device=device),
+                torch.as_tensor(split.attributes, device=device))
+
+    logger = LiveLogger(Live(dir=str(TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False))
+    result = train(
+        field, *tensors(train_split), *tensors(val_split),
+        train_settings(config), objective_weights(config),
+        run_fingerprint=fp, run_definition=definition,
+        checkpoint_path=CHECKPOINT_DIR / LATEST,
+        on_history=logger,
+    )
+    logger(result.history)
+    logger.live.end()
+    save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp})
+    last = result.history[-1]
+    write_json(TRAIN_METRICS, {
+        "epochs": last["epoch"],
+        "train": {k[6:]: last[k] for k in last if k.startswith("train_")},
+        "val": {k[4:]: last[k] for k in last if k.startswith("val_")},
+        "wall_seconds": round(result.wall_seconds, 2),
+        "samples_per_s": round(result.samples_per_s, 1),
+        "device": str(device),
+    })
+    print(f"train: wrote {MODEL_PATH} and {TRAIN_METRICS} ({result.samples_per_s:.0f} samples/s)")
+
+
+if __name__ == "__main__":
+    app()
