@@ -48,16 +48,21 @@ def bench_embed(
     workers: int = 2,
     warmup: int = 1,
     seed: int = 0,
+    vision_config: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """images/s (median over `batches` timed batches) per precision; see the module docstring."""
+    """images/s (median over `batches` timed batches) per precision; see the module docstring.
+
+    `vision_config` replaces the ViT-B/32 architecture (tests use a tiny one).
+    """
     import torch
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from fclf.clip_encoder import ClipEncoder, resolve_device
+    from fclf.clip_encoder import ClipEncoder, import_transformers, resolve_device
 
+    transformers = import_transformers()
     device = resolve_device(device)
     torch.manual_seed(seed)
-    model = CLIPVisionModelWithProjection(CLIPVisionConfig(**VIT_B_32))
+    config = transformers.CLIPVisionConfig(**(vision_config or VIT_B_32))
+    model = transformers.CLIPVisionModelWithProjection(config)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="fclf-bench-") as tmp:
         files = _write_jpegs(Path(tmp), batch_size, seed)
@@ -82,7 +87,8 @@ def bench_embed(
             }
     return {
         "benchmark": "embed",
-        "model": "CLIP ViT-B/32 vision tower + projection, random weights",
+        "model": "CLIP ViT-B/32 vision tower + projection, random weights"
+        if vision_config is None else f"custom CLIP vision tower {vision_config}",
         "pipeline": "JPEG 178x218 file -> decode -> CLIP preprocess -> encoder -> unit vectors",
         "device": device,
         "torch_threads": torch.get_num_threads(),

@@ -91,6 +91,8 @@ def embed_celeba(
     ok = np.concatenate([c.ok for c in chunks])
     reasons = np.concatenate([c.reasons for c in chunks])
     bad = np.flatnonzero(~ok)
+    if len(bad) and embed.on_bad_image == "error":  # only possible with chunks cached by a skip run
+        raise DataError(_bad_images_message(index, bad, "could not be read from"))
     if len(bad):
         n_missing = int(sum(reasons[i] == "missing" for i in bad))
         print(
@@ -99,6 +101,12 @@ def embed_celeba(
             + ", ".join(index.image_names[i] for i in bad[:SHOW_BAD])
             + (", ..." if len(bad) > SHOW_BAD else "")
         )
+    for split in out_paths:
+        if not (index.split_mask(split) & ok).any():
+            raise DataError(
+                f"{index.root / 'list_eval_partition.txt'}: no usable images in split {split!r} "
+                f"({int(index.split_mask(split).sum())} skipped)"
+            )
     embeddings = np.concatenate([c.embeddings for c in chunks])
     for split, path in out_paths.items():
         _write(path, split, index, ok, embeddings, encoder)
@@ -241,11 +249,6 @@ def _write(
     in_split = index.split_mask(split)
     rows = in_split & ok
     skipped = [index.image_names[i] for i in np.flatnonzero(in_split & ~ok)]
-    if not rows.any():
-        raise DataError(
-            f"{index.root / 'list_eval_partition.txt'}: no usable images in split {split!r} "
-            f"({len(skipped)} skipped)"
-        )
     identity = encoder.identity
     metadata = {
         "source": "celeba",

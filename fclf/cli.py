@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -49,6 +50,50 @@ def bench_embed_command(
         raise typer.BadParameter("expected fp32 or bf16", param_hint="--precision")
     result = bench_embed(batches, batch_size, tuple(precision), device, workers)
     typer.echo(json.dumps(result, indent=2))
+
+
+@bench_app.command("evaluate")
+def bench_evaluate_command(
+    repeats: int = typer.Option(3, min=1, help="timed runs (median is reported)"),
+) -> None:
+    """Seconds of the full transfer evaluation on a synthetic 20k-point split; prints JSON."""
+    from fclf.bench_evaluate import bench_evaluate
+
+    typer.echo(json.dumps(bench_evaluate(repeats), indent=2))
+
+
+@app.command("gate")
+@exit_on_user_error
+def gate_command(
+    metrics: Path = typer.Option(Path("metrics/transfer.json"), help="metrics to judge"),
+    params: Path = typer.Option(Path("params.yaml"), help="params file with the `gate` section"),
+    reference: Path | None = typer.Option(
+        None, help="metrics to reproduce (e.g. the committed ones); each number must match "
+        "within gate.reproduce_tolerance"
+    ),
+) -> None:
+    """Exit non-zero, naming each failed check, if the flow collapsed, under-performs
+    the `gate` thresholds, or does not reproduce the reference metrics."""
+    from fclf.config import load_config
+    from fclf.errors import FclfError
+    from fclf.gate import format_table, run_gate
+
+    def read(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FclfError(f"{path}: metrics file not found") from None
+        except json.JSONDecodeError as exc:
+            raise FclfError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+    gate = load_config(params).gate
+    checks = run_gate(read(metrics), gate, read(reference) if reference else None)
+    typer.echo(format_table(checks))
+    failed = [c.name for c in checks if not c.passed]
+    if failed:
+        typer.echo(f"gate: FAILED: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+    typer.echo("gate: passed")
 
 
 def main() -> None:

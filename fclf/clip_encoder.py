@@ -146,29 +146,37 @@ class ClipEncoder:
         return out
 
 
-def load_clip_encoder(
-    model_path: str | Path, device: str = "auto", precision: str = "fp32"
-) -> ClipEncoder:
-    """Load a local checkpoint folder (never downloads); see the module docstring."""
-    folder = check_model_dir(model_path)
-    device = resolve_device(device)
+def import_transformers() -> Any:
+    """transformers with the hub switched offline, or a clear error if the extra is missing."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:
         import transformers
     except ImportError:
         raise FclfError(
-            "data.source 'celeba' needs the clip extra: pip install -e '.[clip]'"
+            "encoding images needs the clip extra (transformers): pip install -e '.[clip]'"
         ) from None
     transformers.logging.disable_progress_bar()
+    return transformers
+
+
+def load_clip_encoder(
+    model_path: str | Path, device: str = "auto", precision: str = "fp32"
+) -> ClipEncoder:
+    """Load a local checkpoint folder (never downloads); see the module docstring."""
+    folder = check_model_dir(model_path)
+    device = resolve_device(device)
+    transformers = import_transformers()
     model_type = read_model_type(folder)
     cls = getattr(transformers, MODEL_TYPES[model_type])
     try:
         model, info = cls.from_pretrained(
             folder, local_files_only=True, output_loading_info=True, dtype="float32"
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise DataError(f"{folder}: could not load the CLIP checkpoint ({exc})") from None
+    except Exception as exc:  # a corrupt file can fail in many ways (safetensors, torch.load)
+        raise DataError(
+            f"{folder}: could not load the CLIP checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
     missing = info.get("missing_keys", ())
     untrained = [k for k in missing if k.startswith(("vision_model", "visual_projection"))]
     if untrained:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from fclf.baselines import (
     DirectionWalk,
@@ -33,6 +34,7 @@ from fclf.metrics import (
     kmeans_purity,
     movement,
     nearest_neighbours,
+    nearest_other,
     silhouettes,
     step_statistics,
     transfer_scores,
@@ -60,7 +62,8 @@ def run_edit(edit: EditFn, z: np.ndarray, targets: np.ndarray, num_steps: int) -
     expected = (num_steps + 1, *z.shape)
     if traj.shape != expected:
         raise ValueError(f"edit function returned shape {traj.shape}, expected {expected}")
-    if not np.allclose(traj[0], z, atol=1e-5):
+    first, source = torch.from_numpy(traj[0]), torch.as_tensor(np.asarray(z, np.float32))
+    if not (torch.equal(first, source) or float((first - source).abs().max()) <= 1e-5):
         raise ValueError("edit function's trajectories[0] must equal the sources z")
     if not np.isfinite(traj[-1]).all():
         raise ValueError("edit function returned non-finite points")
@@ -189,7 +192,10 @@ def evaluate_transfer(
         block_size=block_size,
     )
     if has_ids:
-        _, own_ex = nearest_neighbours(sources, evaluated.embeddings, index, block_size)
+        if len(index) == len(evaluated):  # sources are the whole gallery: symmetric, half cost
+            own_ex = nearest_other(evaluated.embeddings, block_size)
+        else:
+            _, own_ex = nearest_neighbours(sources, evaluated.embeddings, index, block_size)
         ctx.top1_unedited = identity_top1(own_ex, evaluated.identities[index], evaluated.identities)
 
     artifacts: dict[str, np.ndarray] = {

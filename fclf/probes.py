@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from fclf.errors import DataError
 
 MAX_ITER = 2000
+CHUNK = 4096  # rows converted to float64 at a time
 
 
 class AttributeProbes:
@@ -81,8 +82,13 @@ class AttributeProbes:
         return self._bias
 
     def logits(self, z: np.ndarray) -> np.ndarray:
-        """(N, k) decision values (float64)."""
-        return np.asarray(z, np.float64) @ self._weights.T + self._bias
+        """(N, k) decision values, in float64 (converted in row chunks to bound memory)."""
+        z = np.asarray(z)
+        out = np.empty((len(z), len(self._bias)))
+        for start in range(0, len(z), CHUNK):
+            rows = np.asarray(z[start : start + CHUNK], np.float64)
+            out[start : start + CHUNK] = rows @ self._weights.T + self._bias
+        return out
 
     def predict_proba(self, z: np.ndarray) -> np.ndarray:
         """(N, k) probability that each attribute is present."""

@@ -149,7 +149,17 @@ def train(
             result.wall_seconds = float(state["wall_seconds"])
             result.resumed_from_epoch = start_epoch
             # The schedule is a function of (step, this run's total steps): with more
-            # epochs than before, the cosine continues over the longer horizon.
+            # epochs than before, the cosine continues over the longer horizon. The saved
+            # optimizer holds the old horizon's rate (0 at its end); the next step must
+            # use this run's rate.
+            for group, base_lr, factor in zip(
+                optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+            ):
+                group["lr"] = base_lr * factor(scheduler.last_epoch)
+            print(
+                f"train: resumed from {checkpoint_path} at epoch {start_epoch} "
+                f"of {settings.epochs}"
+            )
         else:
             print(
                 f"train: checkpoint is at epoch {state['epoch']} > train.epochs="
@@ -182,7 +192,7 @@ def train(
             loss = parts["loss"]
             if not torch.isfinite(loss):
                 raise FclfError(
-                    f"non-finite loss ({float(loss)}) at epoch {epoch + 1}, step {step + 1}; "
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; "
                     "the last good checkpoint is kept. Lower train.learning_rate or raise "
                     "loss.temperature."
                 )

@@ -8,11 +8,16 @@
 - collapse: the documented mode-collapse rule
 """
 
-from fclf.metrics.clustering import combination_labels, kmeans_purity, silhouettes
+from fclf.metrics.clustering import combination_labels, kmeans, kmeans_purity, silhouettes
 from fclf.metrics.collapse import collapse_verdict
 from fclf.metrics.diversity import effective_rank, rank_ratio
 from fclf.metrics.movement import identity_cosine, movement, step_statistics
-from fclf.metrics.neighbours import distinct_fraction, identity_top1, nearest_neighbours
+from fclf.metrics.neighbours import (
+    distinct_fraction,
+    identity_top1,
+    nearest_neighbours,
+    nearest_other,
+)
 from fclf.metrics.transfer import transfer_scores
 
 __all__ = [
@@ -22,9 +27,11 @@ __all__ = [
     "effective_rank",
     "identity_cosine",
     "identity_top1",
+    "kmeans",
     "kmeans_purity",
     "movement",
     "nearest_neighbours",
+    "nearest_other",
     "rank_ratio",
     "silhouettes",
     "step_statistics",

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
+CHUNK = 4096
+
 
 def singular_values(points: np.ndarray) -> np.ndarray:
-    """Singular values via the smaller Gram matrix, in float64 (no N x N matrix for N > d)."""
-    x = np.asarray(points, np.float64)
-    gram = x.T @ x if x.shape[0] >= x.shape[1] else x @ x.T
+    """Singular values via the smaller Gram matrix, accumulated in float64 by row chunks."""
+    x = np.asarray(points)
+    n, d = x.shape
+    if n < d:
+        x64 = x.astype(np.float64)
+        gram = x64 @ x64.T
+    else:
+        gram = np.zeros((d, d))
+        for start in range(0, n, CHUNK):
+            rows = x[start : start + CHUNK].astype(np.float64)
+            gram += rows.T @ rows
     return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
 
 

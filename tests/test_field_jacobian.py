@@ -1,0 +1,112 @@
+"""The field's hand-written JVP/VJP and the tangent JVP/VJP against torch.func Jacobians."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import jacrev
+
+from fclf.field import VectorField
+from fclf.flow import flow_velocity, project_tangent, tangent_jvp, tangent_vjp
+
+DIM, K, N, PROBES = 6, 3, 5, 4
+
+
+def make_field(num_layers: int = 2, seed: int = 0) -> VectorField:
+    torch.manual_seed(seed)
+    # A large init_scale: the Jacobian is O(1), not the near-zero of a fresh training field.
+    return VectorField(DIM, K, hidden_dim=16, num_layers=num_layers, attribute_embed_dim=4,
+                       init_scale=0.7).double()
+
+
+def points(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(N, DIM, generator=gen, dtype=torch.float64)
+    z = torch.nn.functional.normalize(z, dim=-1)
+    y = torch.randint(0, 2, (N, K), generator=gen).double()
+    return z, y
+
+
+def per_point_jacobians(fn, z: torch.Tensor) -> torch.Tensor:
+    """(N, d, d) Jacobians of a row-wise map (N, d) -> (N, d), via jacrev."""
+    full = jacrev(fn)(z)  # (N, d, N, d); row-wise, so only the diagonal blocks are non-zero
+    idx = torch.arange(len(z))
+    blocks = full[idx, :, idx, :]
+    off = full.clone()
+    off[idx, :, idx, :] = 0
+    assert off.abs().max() == 0, "the field must act on each point separately"
+    return blocks
+
+
+def ambient_map(field, y):
+    return lambda z: field(z, y)
+
+
+def tangent_map(field, y):
+    return lambda z: project_tangent(z, field(z, y))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_field_jvp_and_vjp_match_jacrev(num_layers):
+    field = make_field(num_layers)
+    z, y = points()
+    jac = per_point_jacobians(ambient_map(field, y), z)
+    v, cache = field.forward_cached(z, y)
+    torch.testing.assert_close(v, field(z, y), rtol=0, atol=0)
+    t = torch.randn(PROBES, N, DIM, dtype=torch.float64)
+    expected_jvp = torch.einsum("nij,pnj->pni", jac, t)
+    expected_vjp = torch.einsum("nji,pnj->pni", jac, t)
+    torch.testing.assert_close(field.jvp(cache, t), expected_jvp, rtol=0, atol=1e-10)
+    torch.testing.assert_close(field.vjp(cache, t), expected_vjp, rtol=0, atol=1e-10)
+    assert jac.abs().max() > 1e-2, "a degenerate (near-zero) Jacobian would prove nothing"
+
+
+@pytest.mark.parametrize("sphere", [True, False])
+def test_tangent_jvp_and_vjp_match_jacrev(sphere):
+    field = make_field()
+    z, y = points()
+    fn = tangent_map(field, y) if sphere else ambient_map(field, y)
+    jac = per_point_jacobians(fn, z)
+    f, v, cache = flow_velocity(field, z, y, sphere)
+    torch.testing.assert_close(f, fn(z), rtol=0, atol=1e-12)
+    eps = torch.randn(PROBES, N, DIM, dtype=torch.float64)
+    torch.testing.assert_close(
+        tangent_jvp(field, cache, z, v, eps, sphere), torch.einsum("nij,pnj->pni", jac, eps),
+        rtol=0, atol=1e-10,
+    )
+    torch.testing.assert_close(
+        tangent_vjp(field, cache, z, v, eps, sphere), torch.einsum("nji,pnj->pni", jac, eps),
+        rtol=0, atol=1e-10,
+    )
+
+
+def test_tangent_jacobian_differs_from_the_ambient_one():
+    """The sphere case is a different map: the projection terms are really exercised."""
+    field = make_field()
+    z, y = points()
+    ambient = per_point_jacobians(ambient_map(field, y), z)
+    tangent = per_point_jacobians(tangent_map(field, y), z)
+    assert (ambient - tangent).abs().max() > 1e-2
+
+
+def test_field_output_depends_on_attributes_and_starts_small():
+    torch.manual_seed(0)
+    field = VectorField(DIM, K, hidden_dim=16, attribute_embed_dim=4).double()
+    z, y = points()
+    v = field(z, y)
+    assert v.shape == (N, DIM)
+    assert v.abs().max() < 0.2, "init_scale=0.01 keeps a fresh field close to the identity flow"
+    assert not torch.allclose(field(z, y), field(z, 1 - y))
+
+
+def test_jvp_and_vjp_are_differentiable_in_the_parameters():
+    field = make_field()
+    z, y = points()
+    _, cache = field.forward_cached(z, y)
+    t = torch.randn(2, N, DIM, dtype=torch.float64)
+    (field.jvp(cache, t).pow(2).sum() + field.vjp(cache, t).pow(2).sum()).backward()
+    for name, p in field.named_parameters():
+        if name == "output.bias":  # J does not depend on the output bias
+            assert p.grad is None or p.grad.abs().max() == 0
+        else:
+            assert p.grad is not None and p.grad.abs().max() > 0, name
