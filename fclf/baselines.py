@@ -58,62 +58,89 @@ def conditional_directions(normals: np.ndarray) -> np.ndarray:
     return _unit(out)
 
 
-def _walk_coefficients(
-    start: torch.Tensor, u: torch.Tensor, strength: float, num_steps: int
-) -> tuple[list[torch.Tensor], list[torch.Tensor], tuple[torch.Tensor, ...]]:
-    """Per-point scalars (A_t, B_t) with x_t = A_t x_0 + B_t u, for t = 0..num_steps.
+@dataclass
+class SphereWalk:
+    """The walk x <- normalise(x + h (u - <u, x> x)), h = strength / num_steps, from x_0.
 
-    The walk x <- normalise(x + h (u - <u, x> x)) never leaves span{x_0, u}, so
-    it reduces to a recurrence on two scalars per point: no per-step (N, d)
-    dot products or norms, and end points cost O(N) per strength.
+    It never leaves span{x_0, u}: x_t = A_t x_0 + B_t u with two scalars per
+    point that follow a recurrence on <x_0, x_0>, <x_0, u>, <u, u>. So frames
+    cost one fused pass each, and end points, step lengths and movement cost
+    O(N) per strength (cheap calibration, no trajectories needed to score).
     """
-    xu = torch.einsum("nd,nd->n", start.double(), u.double())
-    xx = torch.linalg.vector_norm(start.double(), dim=1) ** 2
-    uu = torch.linalg.vector_norm(u.double(), dim=1) ** 2
-    a, b = torch.ones_like(xx), torch.zeros_like(xx)
-    coef_a, coef_b = [a], [b]
-    h = strength / num_steps
-    for _ in range(num_steps):
-        along = a * xu + b * uu  # <u, x_t>
-        a, b = (1 - h * along) * a, (1 - h * along) * b + h
-        norm = torch.sqrt(a * a * xx + 2 * a * b * xu + b * b * uu).clamp_min(1e-12)
-        a, b = a / norm, b / norm
-        coef_a.append(a)
-        coef_b.append(b)
-    return coef_a, coef_b, (xx, xu, uu)
+
+    start: torch.Tensor  # (N, d) float32
+    direction: torch.Tensor  # (N, d) float32
+    xx: torch.Tensor  # (N,) float64 inner products
+    xu: torch.Tensor
+    uu: torch.Tensor
+
+    @classmethod
+    def of(cls, start: np.ndarray, direction: np.ndarray | torch.Tensor) -> SphereWalk:
+        x0 = torch.from_numpy(np.ascontiguousarray(start, np.float32))
+        u = torch.as_tensor(direction, dtype=torch.float32)
+        xu = torch.einsum("nd,nd->n", x0, u).double()
+        xx = torch.linalg.vector_norm(x0, dim=1).double() ** 2
+        uu = torch.linalg.vector_norm(u, dim=1).double() ** 2
+        return cls(x0, u, xx, xu, uu)
+
+    def coefficients(
+        self, strength: float, num_steps: int
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """[A_0..A_T], [B_0..B_T] (float64, (N,) each)."""
+        a, b = torch.ones_like(self.xx), torch.zeros_like(self.xx)
+        coef_a, coef_b = [a], [b]
+        h = strength / num_steps
+        for _ in range(num_steps):
+            shrink = 1 - h * (a * self.xu + b * self.uu)  # 1 - h <u, x_t>
+            a, b = shrink * a, shrink * b + h
+            norm = self._length(a, b).clamp_min(1e-12)
+            a, b = a / norm, b / norm
+            coef_a.append(a)
+            coef_b.append(b)
+        return coef_a, coef_b
+
+    def _length(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """|a x_0 + b u| per point."""
+        sq = a * a * self.xx + 2 * a * b * self.xu + b * b * self.uu
+        return torch.sqrt(sq.clamp_min(0))
+
+    def frames(self, strength: float, num_steps: int) -> np.ndarray:
+        """(num_steps+1, N, d) float32; frames[0] is the start."""
+        coef_a, coef_b = self.coefficients(strength, num_steps)
+        frames = np.empty((num_steps + 1, *self.start.shape), np.float32)
+        out = torch.from_numpy(frames)
+        out[0] = self.start
+        for t in range(1, num_steps + 1):
+            self._combine(coef_a[t], coef_b[t], out[t])
+        return frames
+
+    def end(self, strength: float, num_steps: int) -> np.ndarray:
+        coef_a, coef_b = self.coefficients(strength, num_steps)
+        return self._combine(coef_a[-1], coef_b[-1], torch.empty_like(self.start)).numpy()
+
+    def _combine(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        torch.mul(self.start, a.float()[:, None], out=out)
+        return out.addcmul_(self.direction, b.float()[:, None])
+
+    def step_lengths(self, strength: float, num_steps: int) -> np.ndarray:
+        """(num_steps, N): |x_{t+1} - x_t|."""
+        coef_a, coef_b = self.coefficients(strength, num_steps)
+        return torch.stack([
+            self._length(coef_a[t + 1] - coef_a[t], coef_b[t + 1] - coef_b[t])
+            for t in range(num_steps)
+        ]).numpy()
+
+    def movement(self, strength: float, num_steps: int) -> float:
+        """Mean |x_T - x_0|."""
+        coef_a, coef_b = self.coefficients(strength, num_steps)
+        return float(self._length(coef_a[-1] - 1, coef_b[-1]).mean())
 
 
 def sphere_walk(
-    start: np.ndarray, direction: torch.Tensor, strength: float, num_steps: int
+    start: np.ndarray, direction: np.ndarray | torch.Tensor, strength: float, num_steps: int
 ) -> np.ndarray:
-    """Walk from `start` along the tangent part of `direction` (N, d), renormalising each step.
-
-    x <- normalise(x + h (u - <u, x> x)) with h = strength / num_steps.
-    Returns the (num_steps+1, N, d) float32 frames; frames[0] is `start`.
-    """
-    start = np.ascontiguousarray(start, np.float32)
-    x0 = torch.from_numpy(start)
-    u = torch.as_tensor(direction, dtype=torch.float32)
-    coef_a, coef_b, _ = _walk_coefficients(x0, u, strength, num_steps)
-    frames = np.empty((num_steps + 1, *start.shape), np.float32)
-    frames[0] = start
-    out = torch.from_numpy(frames)
-    for t in range(1, num_steps + 1):
-        torch.mul(x0, coef_a[t].float()[:, None], out=out[t])
-        out[t].addcmul_(u, coef_b[t].float()[:, None])
-    return frames
-
-
-def walk_movement_at(
-    start: np.ndarray, direction: torch.Tensor, strength: float, num_steps: int
-) -> float:
-    """Mean |x_T - x_0| of `sphere_walk`, from its scalar recurrence alone."""
-    x0 = torch.as_tensor(np.asarray(start, np.float32))
-    u = torch.as_tensor(direction, dtype=torch.float32)
-    coef_a, coef_b, (xx, xu, uu) = _walk_coefficients(x0, u, strength, num_steps)
-    a, b = coef_a[-1] - 1, coef_b[-1]
-    dist2 = (a * a * xx + 2 * a * b * xu + b * b * uu).clamp_min(0)
-    return float(torch.sqrt(dist2).mean())
+    """(num_steps+1, N, d) frames of `SphereWalk` from `start` along `direction` (N, d)."""
+    return SphereWalk.of(start, direction).frames(strength, num_steps)
 
 
 @dataclass
@@ -129,13 +156,22 @@ class DirectionWalk:
         """(N, d): sum of +/- directions of the attributes whose reading differs from target."""
         targets = np.asarray(targets)
         change = targets != self.read(z)
-        signs = np.where(targets == 1, 1.0, -1.0) * change
-        summed = signs @ np.asarray(self.directions, np.float64)
-        return torch.as_tensor(summed, dtype=torch.float32)
+        signs = (np.where(targets == 1, 1.0, -1.0) * change).astype(np.float32)
+        return torch.from_numpy(signs @ np.asarray(self.directions, np.float32))
+
+    def plan(self, z: np.ndarray, targets: np.ndarray) -> SphereWalk:
+        return SphereWalk.of(z, self.signed_direction(z, targets))
 
     def __call__(self, z: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        direction = self.signed_direction(z, targets)
-        return sphere_walk(z, direction, self.strength, self.num_steps)
+        return self.plan(z, targets).frames(self.strength, self.num_steps)
+
+    def end_and_steps(self, z: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(final points, (num_steps, N) step lengths): __call__'s result without the frames."""
+        walk = self.plan(z, targets)
+        return (
+            walk.end(self.strength, self.num_steps),
+            walk.step_lengths(self.strength, self.num_steps),
+        )
 
 
 @dataclass(frozen=True)
@@ -197,10 +233,9 @@ def calibrate_strength(
 
 def walk_movement(walk: DirectionWalk, z: np.ndarray, targets: np.ndarray) -> Callable:
     """movement_at(strength) of `walk` on (z, targets), for `calibrate_strength`."""
-    z = np.ascontiguousarray(z, np.float32)
-    direction = walk.signed_direction(z, targets)  # independent of strength: read once
+    plan = walk.plan(z, targets)  # the readings and directions do not depend on strength
 
     def movement_at(strength: float) -> float:
-        return walk_movement_at(z, direction, strength, walk.num_steps)
+        return plan.movement(strength, walk.num_steps)
 
     return movement_at

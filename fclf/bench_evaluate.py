@@ -15,6 +15,7 @@ the three methods, all metrics and the no-op check.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -49,16 +50,20 @@ def bench_evaluate(repeats: int = 3, dim: int = 512, seed: int = 0) -> dict:
     edit = stand_in_edit(
         mean_directions(train.embeddings, train.attributes), STAND_IN_STRENGTH, num_steps=10
     )
-    times = []
+    times, cpu = [], []
+    load = os.getloadavg()[0]
     result = None
     for _ in range(max(1, repeats)):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = evaluate_transfer(edit, train, val, test, num_steps=10, seed=seed)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     metrics = result.metrics
     return {
         "seconds": statistics.median(times),
         "runs": [round(t, 3) for t in times],
+        "cpu_seconds": statistics.median(cpu),  # all threads; compare with seconds on busy hosts
+        "load_average_1min_before": load,  # > number of cores: other work shared the CPUs
         "train_points": len(train),
         "val_points": len(val),
         "test_points": len(test),

@@ -62,6 +62,39 @@ def bench_evaluate_command(
     typer.echo(json.dumps(bench_evaluate(repeats), indent=2))
 
 
+@bench_app.command("train")
+@exit_on_user_error
+def bench_train_command(
+    steps: int = typer.Option(20, min=1, help="timed steps (the median is reported)"),
+    batch_size: int = typer.Option(512, min=2),
+    dim: int = typer.Option(512, min=2),
+    probes: int = typer.Option(1, min=1, help="curl/div probes per point"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+) -> None:
+    """Samples/s of a full training step (all loss terms, backward, Adam); prints JSON."""
+    from fclf.bench_train import bench_train
+
+    result = bench_train(steps=steps, batch_size=batch_size, dim=dim, probes=probes, device=device)
+    typer.echo(json.dumps(result, indent=2))
+
+
+@app.command("data-report")
+@exit_on_user_error
+def data_report_command(
+    embeddings: Path = typer.Option(
+        Path("data/embeddings"), help="folder with train/val/test.parquet"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Attribute rates, P(attr | Male/Female), cone cosines and frozen-probe test accuracy."""
+    from fclf.data_report import data_report, format_report
+    from fclf.embeddings_io import read_split
+
+    splits = {s: read_split(embeddings / f"{s}.parquet") for s in ("train", "val", "test")}
+    report = data_report(splits)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
 @app.command("gate")
 @exit_on_user_error
 def gate_command(

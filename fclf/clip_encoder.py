@@ -170,9 +170,7 @@ def load_clip_encoder(
     model_type = read_model_type(folder)
     cls = getattr(transformers, MODEL_TYPES[model_type])
     try:
-        model, info = cls.from_pretrained(
-            folder, local_files_only=True, output_loading_info=True, dtype="float32"
-        )
+        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
     except Exception as exc:  # a corrupt file can fail in many ways (safetensors, torch.load)
         raise DataError(
             f"{folder}: could not load the CLIP checkpoint ({type(exc).__name__}: {exc})"

@@ -36,6 +36,7 @@ from fclf.metrics import (
     nearest_neighbours,
     nearest_other,
     silhouettes,
+    step_lengths,
     step_statistics,
     transfer_scores,
 )
@@ -93,9 +94,11 @@ class _Context:
     top1_unedited: float | None = None
 
 
-def _score(ctx: _Context, traj: np.ndarray) -> tuple[dict, dict[str, np.ndarray]]:
-    """One method's metric block, plus its per-point arrays for the artifacts."""
-    edited = traj[-1]
+def _score(
+    ctx: _Context, edited: np.ndarray, steps: np.ndarray
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """One method's metric block from its final points and (T, N) step lengths,
+    plus its per-point arrays for the artifacts."""
     after = ctx.probes.predict(edited)
     block = transfer_scores(ctx.before, after, ctx.targets, ctx.flipped, ctx.names)
     block["identity_cosine"] = identity_cosine(ctx.sources, edited, ctx.center)
@@ -109,7 +112,7 @@ def _score(ctx: _Context, traj: np.ndarray) -> tuple[dict, dict[str, np.ndarray]
     block["distinct_fraction"] = distinct_fraction(nearest)
     block["rank_ratio"] = effective_rank(edited) / ctx.real_rank if ctx.real_rank else 0.0
     block["movement"] = movement(ctx.sources, edited)
-    block["mean_step"], block["std_step"] = step_statistics(traj)
+    block["mean_step"], block["std_step"] = step_statistics(steps)
     by_target, by_original = silhouettes(
         edited, [ctx.target_codes, ctx.source_codes], ctx.block_size
     )
@@ -209,21 +212,22 @@ def evaluate_transfer(
         "attribute_names": np.array(names, dtype=str),
     }
     blocks = {}
-    edits: dict[str, EditFn] = {"fclf": fclf_edit, **walks}
     for method in METHODS:
-        traj = run_edit(edits[method], sources, targets, num_steps)
-        blocks[method], arrays = _score(ctx, traj)
+        if method == "fclf":
+            traj = run_edit(fclf_edit, sources, targets, num_steps)
+            artifacts["fclf_trajectories"] = traj
+            edited, steps = traj[-1], step_lengths(traj)
+        else:  # same walk as calling the baseline, without materialising its frames
+            edited, steps = walks[method].end_and_steps(sources, targets)
+        blocks[method], arrays = _score(ctx, edited, steps)
         for key, value in arrays.items():
             artifacts[f"{key}_{method}"] = value
-        if method == "fclf":
-            artifacts["fclf_trajectories"] = traj
-        del traj
 
     noop_end = run_edit(fclf_edit, sources, source_attrs, num_steps)[-1]
     metrics = {
         "num_samples": len(index),
         "transfer_mode": transfer_mode,
-        "noop_cosine": _mean_cosine(sources, noop_end),
+        "noop_cosine": identity_cosine(sources, noop_end, np.zeros(sources.shape[1])),
         "noop_movement": movement(sources, noop_end),
         "probe_accuracy": {
             name: float((ctx.before[:, j] == source_attrs[:, j]).mean())
@@ -279,10 +283,3 @@ def _calibrated_baselines(
             "reached": found.reached,
         }
     return report, walks
-
-
-def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    num = (a64 * b64).sum(axis=1)
-    den = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
-    return float(np.mean(num / np.maximum(den, 1e-12)))

@@ -37,25 +37,30 @@ def tangent_jvp(
     field: VectorField, cache: ForwardCache, z: torch.Tensor, v: torch.Tensor,
     eps: torch.Tensor, sphere: bool,
 ) -> torch.Tensor:
-    """J_f ε for f(z) = P(z) v(z): J_f = P J_v - (z·v) I - z vᵀ (ambient J_v if not sphere)."""
-    jv = field.jvp(cache, eps)
+    """J ε for the flow's Jacobian J (ambient J_v if not `sphere`).
+
+    On the sphere J is the *tangent* Jacobian of f = P(z) v, i.e. the covariant
+    derivative P J_f P = P J_v P - (z·v) P: the ambient Jacobian of P v would
+    also contain z vᵀ, whose antisymmetric part penalises plain speed (a
+    projected constant field, a gradient field on the sphere, would look curly).
+    """
     if not sphere:
-        return jv
+        return field.jvp(cache, eps)
     zv = (z * v).sum(-1, keepdim=True)
-    radial = (z * jv).sum(-1, keepdim=True) + (v * eps).sum(-1, keepdim=True)
-    return jv - z * radial - zv * eps
+    eps_t = project_tangent(z, eps)
+    return project_tangent(z, field.jvp(cache, eps_t)) - zv * eps_t
 
 
 def tangent_vjp(
     field: VectorField, cache: ForwardCache, z: torch.Tensor, v: torch.Tensor,
     eps: torch.Tensor, sphere: bool,
 ) -> torch.Tensor:
-    """J_fᵀ ε = J_vᵀ P ε - (z·v) ε - v (z·ε)."""
+    """Jᵀ ε: on the sphere P J_vᵀ P ε - (z·v) P ε (the transpose of `tangent_jvp`'s J)."""
     if not sphere:
         return field.vjp(cache, eps)
     zv = (z * v).sum(-1, keepdim=True)
-    ze = (z * eps).sum(-1, keepdim=True)
-    return field.vjp(cache, project_tangent(z, eps)) - zv * eps - v * ze
+    eps_t = project_tangent(z, eps)
+    return project_tangent(z, field.vjp(cache, eps_t)) - zv * eps_t
 
 
 def make_step(

@@ -100,13 +100,11 @@ TINY_TEXT = {
 def save_tiny_clip(folder: Path, kind: str = "full", seed: int = 0) -> Path:
     """Save a random-weight CLIPModel ('full') or CLIPVisionModelWithProjection ('vision')."""
     import torch
-    from transformers import (
-        CLIPConfig,
-        CLIPImageProcessorPil,
-        CLIPModel,
-        CLIPVisionConfig,
-        CLIPVisionModelWithProjection,
-    )
+    import transformers
+    from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    # transformers >= 5 names the PIL/numpy processor CLIPImageProcessorPil
+    processor = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
 
     torch.manual_seed(seed)
     if kind == "full":
@@ -117,5 +115,5 @@ def save_tiny_clip(folder: Path, kind: str = "full", seed: int = 0) -> Path:
     else:
         raise ValueError(kind)
     model.save_pretrained(folder)
-    CLIPImageProcessorPil().save_pretrained(folder)
+    processor().save_pretrained(folder)
     return folder

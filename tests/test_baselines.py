@@ -7,12 +7,12 @@ import torch
 from fclf.attributes import DEFAULT_ATTRIBUTES
 from fclf.baselines import (
     DirectionWalk,
+    SphereWalk,
     calibrate_strength,
     conditional_directions,
     mean_directions,
     sphere_walk,
     walk_movement,
-    walk_movement_at,
 )
 from fclf.probes import AttributeProbes
 from fclf.synthetic import generate
@@ -68,9 +68,12 @@ def test_sphere_walk_matches_the_stepwise_definition():
         frames.append(x)
     got = sphere_walk(z.astype(np.float32), torch.as_tensor(u, dtype=torch.float32), 0.9, 6)
     np.testing.assert_allclose(got, np.stack(frames), atol=2e-6)
+    walk = SphereWalk.of(z, u)
     moved = np.linalg.norm(got[-1] - got[0], axis=1).mean()
-    direction = torch.as_tensor(u, dtype=torch.float32)
-    assert walk_movement_at(z, direction, 0.9, 6) == pytest.approx(moved, abs=1e-6)
+    assert walk.movement(0.9, 6) == pytest.approx(moved, abs=1e-6)
+    np.testing.assert_allclose(walk.end(0.9, 6), got[-1], atol=1e-6)
+    steps = np.linalg.norm(np.diff(got, axis=0), axis=2)
+    np.testing.assert_allclose(walk.step_lengths(0.9, 6), steps, atol=1e-6)
 
 
 def test_walk_contract_and_that_unrequested_points_stay():
@@ -86,6 +89,9 @@ def test_walk_contract_and_that_unrequested_points_stay():
     np.testing.assert_allclose(np.linalg.norm(traj, axis=2), 1.0, atol=1e-5)
     np.testing.assert_allclose(traj[-1, :10], z[:10], atol=1e-6)
     assert np.linalg.norm(traj[-1, 10:] - z[10:], axis=1).min() > 0.1
+    end, steps = walk.end_and_steps(z, targets)
+    np.testing.assert_allclose(end, traj[-1], atol=1e-6)
+    np.testing.assert_allclose(steps, np.linalg.norm(np.diff(traj, axis=0), axis=2), atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["mean", "conditional"])

@@ -80,7 +80,9 @@ def reference_embeddings(model: Path, images: list[Path]) -> np.ndarray:
     """Normalised image_embeds straight from transformers."""
     import torch
 
-    processor = transformers.CLIPImageProcessorPil.from_pretrained(model)
+    processor = getattr(
+        transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor
+    ).from_pretrained(model)
     pixels = processor(images=[Image.open(p) for p in images], return_tensors="pt")
     vision = transformers.CLIPVisionModelWithProjection.from_pretrained(model)
     if json.loads((model / "config.json").read_text())["model_type"] == "clip":

@@ -22,12 +22,14 @@ from fclf.clip_preprocess import (
 from fclf.errors import DataError
 
 transformers = pytest.importorskip("transformers")
+# CLIP's PIL/numpy processor (transformers >= 5 gives it this name; before, the plain one)
+PIL_PROCESSOR = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
 
 SIZES = [(178, 218), (218, 178), (60, 40), (41, 300), (224, 224), (225, 224), (640, 480)]
 
 
 def reference(image: Image.Image, **config) -> np.ndarray:
-    processor = transformers.CLIPImageProcessorPil(**config)
+    processor = PIL_PROCESSOR(**config)
     return processor(images=image, return_tensors="np")["pixel_values"][0]
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
+from fclf.baselines import DirectionWalk, mean_directions
 from fclf.evaluation import METHODS, evaluate_transfer, run_edit
 from fclf.probes import AttributeProbes
 from fclf.synthetic import AMBIGUITY, CELEBA_LIKE, P_MALE, generate
@@ -153,6 +154,25 @@ def test_baselines_are_calibrated_to_the_fclf_movement():
         # same protocol on the evaluated split: similar (not equal) movement
         assert metrics[method]["movement"] == pytest.approx(metrics["fclf"]["movement"], rel=0.2)
         assert metrics[method]["flip_success"] > 0.5
+
+
+def test_a_baseline_scored_as_the_edit_function_matches_its_own_block():
+    # the evaluation scores baselines from their scalar walk (no frames); passing the
+    # same walk as `fclf_edit` goes through the generic trajectory path instead
+    s = _splits()
+    first = _run("oracle")
+    strength = first.metrics["calibration"]["baseline_mean_direction"]["strength"]
+    walk = DirectionWalk(
+        mean_directions(s["train"].embeddings, s["train"].attributes),
+        first.probes.predict, strength, STEPS,
+    )
+    again = evaluate_transfer(walk, s["train"], s["val"], s["test"], num_steps=STEPS)
+    as_fclf, as_baseline = again.metrics["fclf"], first.metrics["baseline_mean_direction"]
+    for key, value in as_baseline.items():
+        if isinstance(value, float):
+            assert as_fclf[key] == pytest.approx(value, abs=1e-5), key
+        else:
+            assert as_fclf[key] == value, key
 
 
 def test_artifacts_have_the_documented_shapes():

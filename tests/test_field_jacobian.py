@@ -38,6 +38,12 @@ def per_point_jacobians(fn, z: torch.Tensor) -> torch.Tensor:
     return blocks
 
 
+def tangent_restrict(jac: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """P J P with P = I - z zᵀ: the covariant (tangent) Jacobian on the sphere."""
+    proj = torch.eye(z.shape[1], dtype=z.dtype) - z[:, :, None] * z[:, None, :]
+    return proj @ jac @ proj
+
+
 def ambient_map(field, y):
     return lambda z: field(z, y)
 
@@ -67,6 +73,8 @@ def test_tangent_jvp_and_vjp_match_jacrev(sphere):
     z, y = points()
     fn = tangent_map(field, y) if sphere else ambient_map(field, y)
     jac = per_point_jacobians(fn, z)
+    if sphere:
+        jac = tangent_restrict(jac, z)
     f, v, cache = flow_velocity(field, z, y, sphere)
     torch.testing.assert_close(f, fn(z), rtol=0, atol=1e-12)
     eps = torch.randn(PROBES, N, DIM, dtype=torch.float64)
@@ -110,3 +118,22 @@ def test_jvp_and_vjp_are_differentiable_in_the_parameters():
             assert p.grad is None or p.grad.abs().max() == 0
         else:
             assert p.grad is not None and p.grad.abs().max() > 0, name
+
+
+def test_projected_constant_field_is_curl_free_on_the_sphere():
+    """P(z)c is the sphere gradient of z·c: its tangent Jacobian is symmetric (no curl),
+    and its divergence is -(d-1)(z·c): it contracts toward c. The ambient Jacobian of
+    P(z)c is not symmetric, which is why the penalties use the tangent one."""
+    field = make_field()
+    with torch.no_grad():
+        field.input_z.weight.zero_()  # v no longer depends on z: v = c(y)
+    z, y = points()
+    _, v, cache = flow_velocity(field, z, y, True)
+    eps = torch.randn(PROBES, N, DIM, dtype=torch.float64)
+    jvp = tangent_jvp(field, cache, z, v, eps, True)
+    vjp = tangent_vjp(field, cache, z, v, eps, True)
+    torch.testing.assert_close(jvp, vjp, rtol=0, atol=1e-12)
+    ambient = per_point_jacobians(tangent_map(field, y), z)
+    assert (ambient - ambient.transpose(1, 2)).abs().max() > 1e-3
+    trace = tangent_restrict(ambient, z).diagonal(dim1=1, dim2=2).sum(-1)
+    torch.testing.assert_close(trace, -(DIM - 1) * (z * v).sum(-1), rtol=0, atol=1e-10)

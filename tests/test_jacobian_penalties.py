@@ -45,6 +45,9 @@ def setup_case(sphere: bool):
     full = jacrev(fn)(z).detach()
     idx = torch.arange(N)
     jac = full[idx, :, idx, :]
+    if sphere:  # the tangent Jacobian P J P (see fclf.flow.tangent_jvp)
+        proj = torch.eye(DIM, dtype=z.dtype) - z[:, :, None] * z[:, None, :]
+        jac = proj @ jac @ proj
     return field, z, y, exact_penalties(jac), jac.diagonal(dim1=-2, dim2=-1).sum(-1)
 
 

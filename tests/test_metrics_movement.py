@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fclf.metrics import identity_cosine, movement, step_statistics
+from fclf.metrics import identity_cosine, movement, step_lengths, step_statistics
 
 
 def _unit(x):
@@ -13,7 +13,7 @@ def test_identity_map_moves_nothing():
     traj = np.stack([z] * 4)
     assert movement(z, z) == 0.0
     assert identity_cosine(z, z, z.mean(axis=0)) == pytest.approx(1.0, abs=1e-6)
-    assert step_statistics(traj) == (0.0, 0.0)
+    assert step_statistics(step_lengths(traj)) == (0.0, 0.0)
 
 
 def test_movement_between_orthogonal_units():
@@ -33,6 +33,7 @@ def test_step_statistics_of_uneven_steps():
     # one point walking 0 -> 1 -> 3 along an axis: steps 1 and 2
     traj = np.zeros((3, 1, 2), np.float32)
     traj[1, 0, 0], traj[2, 0, 0] = 1.0, 3.0
-    mean, std = step_statistics(traj)
+    np.testing.assert_array_equal(step_lengths(traj), [[1.0], [2.0]])
+    mean, std = step_statistics(step_lengths(traj))
     assert mean == pytest.approx(1.5)
     assert std == pytest.approx(0.5)

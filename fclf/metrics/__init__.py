@@ -11,7 +11,7 @@
 from fclf.metrics.clustering import combination_labels, kmeans, kmeans_purity, silhouettes
 from fclf.metrics.collapse import collapse_verdict
 from fclf.metrics.diversity import effective_rank, rank_ratio
-from fclf.metrics.movement import identity_cosine, movement, step_statistics
+from fclf.metrics.movement import identity_cosine, movement, step_lengths, step_statistics
 from fclf.metrics.neighbours import (
     distinct_fraction,
     identity_top1,
@@ -34,6 +34,7 @@ __all__ = [
     "nearest_other",
     "rank_ratio",
     "silhouettes",
+    "step_lengths",
     "step_statistics",
     "transfer_scores",
 ]

@@ -25,15 +25,25 @@ def identity_cosine(sources: np.ndarray, edited: np.ndarray, center: np.ndarray)
     return float(cos.double().mean())
 
 
-def step_statistics(trajectories: np.ndarray) -> tuple[float, float]:
-    """Mean and std of the per-step distances |x_{t+1} - x_t| over all steps and points.
+def step_lengths(trajectories: np.ndarray) -> np.ndarray:
+    """(T, N) distances |x_{t+1} - x_t| along (T+1, N, d) trajectories."""
+    traj = torch.as_tensor(trajectories)
+    if traj.shape[0] < 2:
+        return np.zeros((0, traj.shape[1]))
+    buf = torch.empty_like(traj[0])
+    return torch.stack([
+        torch.linalg.vector_norm(torch.sub(traj[t + 1], traj[t], out=buf), dim=1)
+        for t in range(traj.shape[0] - 1)
+    ]).double().numpy()
+
+
+def step_statistics(steps: np.ndarray) -> tuple[float, float]:
+    """Mean and std of per-step distances (from `step_lengths`) over all steps and points.
 
     The original's "trajectory smoothness": a flow that jumps in one step and
     stalls in the others has a large std.
     """
-    traj = torch.as_tensor(trajectories)
-    if traj.shape[0] < 2:
+    steps = np.asarray(steps, np.float64)
+    if steps.size == 0:
         return 0.0, 0.0
-    steps = torch.stack([(traj[t + 1] - traj[t]).norm(dim=1) for t in range(traj.shape[0] - 1)])
-    steps = steps.double()
-    return float(steps.mean()), float(steps.std(unbiased=False))
+    return float(steps.mean()), float(steps.std())
