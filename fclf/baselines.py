@@ -125,10 +125,12 @@ class SphereWalk:
     def step_lengths(self, strength: float, num_steps: int) -> np.ndarray:
         """(num_steps, N): |x_{t+1} - x_t|."""
         coef_a, coef_b = self.coefficients(strength, num_steps)
-        return torch.stack([
-            self._length(coef_a[t + 1] - coef_a[t], coef_b[t + 1] - coef_b[t])
-            for t in range(num_steps)
-        ]).numpy()
+        return torch.stack(
+            [
+                self._length(coef_a[t + 1] - coef_a[t], coef_b[t + 1] - coef_b[t])
+                for t in range(num_steps)
+            ]
+        ).numpy()
 
     def movement(self, strength: float, num_steps: int) -> float:
         """Mean |x_T - x_0|."""
@@ -201,12 +203,14 @@ def calibrate_strength(
         return Calibration(0.0, movement_at(0.0), target, True)
     lo, f_lo = 0.0, movement_at(0.0) - target
     hi, f_hi = 1.0, movement_at(1.0) - target
+    farthest = max((lo, f_lo), (hi, f_hi), key=lambda pair: pair[1])
     while f_hi < 0 and hi < max_strength:
         lo, f_lo = hi, f_hi
         hi *= 2
         f_hi = movement_at(hi) - target
-    if f_hi < 0:
-        return Calibration(hi, f_hi + target, target, False)
+        farthest = max(farthest, (hi, f_hi), key=lambda pair: pair[1])
+    if f_hi < 0:  # unreachable: the strength that moved points the farthest
+        return Calibration(farthest[0], farthest[1] + target, target, False)
     best, f_best = (hi, f_hi) if abs(f_hi) < abs(f_lo) else (lo, f_lo)
     side = 0
     for _ in range(max_iter):

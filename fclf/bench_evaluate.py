@@ -43,9 +43,21 @@ def stand_in_edit(directions: np.ndarray, strength: float, num_steps: int) -> Ed
     return edit
 
 
-def bench_evaluate(repeats: int = 3, dim: int = 512, seed: int = 0) -> dict:
-    """Median wall-clock seconds of `evaluate_transfer` over `repeats` runs, and the sizes."""
-    splits = generate(DEFAULT_ATTRIBUTES, IDENTITIES, dim=dim, seed=seed)
+def bench_evaluate(
+    repeats: int = 3,
+    dim: int = 512,
+    seed: int = 0,
+    threads: int | None = None,
+    identities: dict[str, int] | None = None,
+) -> dict:
+    """Median wall-clock seconds of `evaluate_transfer` over `repeats` runs, and the sizes.
+
+    threads: torch intra-op threads for the timed runs (None: torch's default,
+    one per core). On a host shared with other jobs, 1 thread can be faster.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    splits = generate(DEFAULT_ATTRIBUTES, identities or IDENTITIES, dim=dim, seed=seed)
     train, val, test = splits["train"], splits["val"], splits["test"]
     edit = stand_in_edit(
         mean_directions(train.embeddings, train.attributes), STAND_IN_STRENGTH, num_steps=10

@@ -55,11 +55,12 @@ def bench_embed_command(
 @bench_app.command("evaluate")
 def bench_evaluate_command(
     repeats: int = typer.Option(3, min=1, help="timed runs (median is reported)"),
+    threads: int | None = typer.Option(None, min=1, help="torch threads (default: all cores)"),
 ) -> None:
     """Seconds of the full transfer evaluation on a synthetic 20k-point split; prints JSON."""
     from fclf.bench_evaluate import bench_evaluate
 
-    typer.echo(json.dumps(bench_evaluate(repeats), indent=2))
+    typer.echo(json.dumps(bench_evaluate(repeats, threads=threads), indent=2))
 
 
 @bench_app.command("train")
@@ -127,6 +128,68 @@ def gate_command(
         typer.echo(f"gate: FAILED: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
     typer.echo("gate: passed")
+
+
+@app.command("transfer")
+@exit_on_user_error
+def transfer_command(
+    model: Path = typer.Option(Path("models/fclf.pt"), help="trained model file"),
+    embeddings: Path = typer.Option(
+        Path("data/embeddings"), help="folder with train/val/test.parquet"
+    ),
+    image: Path | None = typer.Option(None, help="a new image to edit (embedded with CLIP)"),
+    image_id: str | None = typer.Option(None, help="or: an image of the data to edit"),
+    split: str = typer.Option("test", help="split of --image-id (train | val | test)"),
+    set_: list[str] = typer.Option([], "--set", help="target NAME=0|1 (repeatable)"),
+    source_attr: list[str] = typer.Option(
+        [], help="source NAME=0|1 to use instead of the probes' reading (repeatable)"
+    ),
+    steps: int = typer.Option(10, min=1, help="flow steps"),
+    step_size: float = typer.Option(0.1, help="flow step size (> 0)"),
+    clip: Path | None = typer.Option(
+        None, help="CLIP folder for --image (default: the one the embeddings record)"
+    ),
+    celeba_root: Path | None = typer.Option(
+        None, help="folder with img_align_celeba/ (default: the embeddings' metadata)"
+    ),
+    out: Path | None = typer.Option(None, help="write a PNG strip of the path here"),
+    probe_c: float = typer.Option(1.0, help="probes' C (eval.probe_c, > 0)"),
+    as_json: bool = typer.Option(False, "--json", help="print only JSON on stdout"),
+) -> None:
+    """Edit attributes of one face with the trained flow; show each step as the probes'
+    read-out and the nearest real face (decoder-free)."""
+    from fclf.transfer import transfer_from_files
+
+    def note(line: str) -> None:
+        typer.echo(line, err=True)
+
+    report = transfer_from_files(
+        model, embeddings, image=image, image_id=image_id, split=split, overrides=set_,
+        given=source_attr, steps=steps, step_size=step_size, clip=clip,
+        celeba_root=celeba_root, want_images=out is not None, probe_c=probe_c, warn=note,
+    )
+    say = note if as_json else typer.echo
+    if as_json:
+        typer.echo(json.dumps(report.json, indent=2))
+    else:
+        typer.echo(report.table)
+    t, path = report.timings, report.path
+    say(
+        f"transfer: edit {t['edit_seconds'] * 1e3:.1f} ms ({path.num_steps} steps: flow, "
+        f"probes, nearest among {path.gallery_size} real faces); probes fitted in "
+        f"{t['probe_seconds']:.2f} s"
+        + (f"; image embedded in {t['embed_seconds']:.2f} s" if "embed_seconds" in t else "")
+    )
+    if out is not None:
+        from fclf.transfer_figure import write_transfer_figure
+
+        if write_transfer_figure(report, out):
+            say(f"transfer: wrote {out}")
+        else:
+            note(
+                f"transfer: the embeddings are synthetic, without images: {out} shows the "
+                "probe read-outs along the path instead of faces"
+            )
 
 
 def main() -> None:

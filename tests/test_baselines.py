@@ -129,4 +129,7 @@ def test_calibration_reaches_the_target_movement():
 def test_calibration_reports_an_unreachable_target():
     found = calibrate_strength(lambda s: min(s, 2.0) / 10, 0.5, max_strength=100)
     assert not found.reached and found.movement == pytest.approx(0.2)
+    # a walk that swings past its pole moves less at huge strengths: keep the farthest
+    found = calibrate_strength(lambda s: s / 10 if s <= 4 else 0.1, 0.9, max_strength=100)
+    assert not found.reached and found.strength == 4.0 and found.movement == pytest.approx(0.4)
     assert calibrate_strength(lambda s: s, 0.0).strength == 0.0

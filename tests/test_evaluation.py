@@ -13,10 +13,23 @@ from fclf.targets import sample_targets, subsample_indices
 
 STEPS = 4
 BLOCK_KEYS = {
-    "flip_success", "flip_success_per_attribute", "preservation", "preservation_per_attribute",
-    "identity_cosine", "identity_top1", "identity_top1_unedited", "distinct_fraction",
-    "rank_ratio", "movement", "mean_step", "std_step", "silhouette_by_target",
-    "silhouette_by_original", "purity_by_target", "collapsed", "collapse_reasons",
+    "flip_success",
+    "flip_success_per_attribute",
+    "preservation",
+    "preservation_per_attribute",
+    "identity_cosine",
+    "identity_top1",
+    "identity_top1_unedited",
+    "distinct_fraction",
+    "rank_ratio",
+    "movement",
+    "mean_step",
+    "std_step",
+    "silhouette_by_target",
+    "silhouette_by_original",
+    "purity_by_target",
+    "collapsed",
+    "collapse_reasons",
 }
 
 
@@ -115,9 +128,7 @@ def test_prototype_per_target_edit_reads_as_collapsed_by_silhouette():
         return _interpolate(z, prototypes[targets.astype(np.int64) @ (1 << np.arange(5))])
 
     s = _splits()
-    result = evaluate_transfer(
-        prototype_edit, s["train"], s["val"], s["test"], num_steps=STEPS
-    )
+    result = evaluate_transfer(prototype_edit, s["train"], s["val"], s["test"], num_steps=STEPS)
     block = result.metrics["fclf"]
     assert block["silhouette_by_target"] > 0.9
     assert block["collapsed"]
@@ -164,7 +175,9 @@ def test_a_baseline_scored_as_the_edit_function_matches_its_own_block():
     strength = first.metrics["calibration"]["baseline_mean_direction"]["strength"]
     walk = DirectionWalk(
         mean_directions(s["train"].embeddings, s["train"].attributes),
-        first.probes.predict, strength, STEPS,
+        first.probes.predict,
+        strength,
+        STEPS,
     )
     again = evaluate_transfer(walk, s["train"], s["val"], s["test"], num_steps=STEPS)
     as_fclf, as_baseline = again.metrics["fclf"], first.metrics["baseline_mean_direction"]
@@ -240,3 +253,11 @@ def test_subsample_indices():
     np.testing.assert_array_equal(idx, subsample_indices(100, 30, seed=0))
     np.testing.assert_array_equal(subsample_indices(10, None, seed=0), np.arange(10))
     np.testing.assert_array_equal(subsample_indices(10, 50, seed=0), np.arange(10))
+
+
+def test_bench_runs_on_a_small_split():
+    from fclf.bench_evaluate import bench_evaluate
+
+    out = bench_evaluate(repeats=1, dim=32, identities={"train": 80, "val": 20, "test": 20})
+    assert out["seconds"] > 0 and out["test_points"] > 20 and out["dim"] == 32
+    assert 0 <= out["fclf_flip_success"] <= 1

@@ -31,10 +31,16 @@ def step_lengths(trajectories: np.ndarray) -> np.ndarray:
     if traj.shape[0] < 2:
         return np.zeros((0, traj.shape[1]))
     buf = torch.empty_like(traj[0])
-    return torch.stack([
-        torch.linalg.vector_norm(torch.sub(traj[t + 1], traj[t], out=buf), dim=1)
-        for t in range(traj.shape[0] - 1)
-    ]).double().numpy()
+    return (
+        torch.stack(
+            [
+                torch.linalg.vector_norm(torch.sub(traj[t + 1], traj[t], out=buf), dim=1)
+                for t in range(traj.shape[0] - 1)
+            ]
+        )
+        .double()
+        .numpy()
+    )
 
 
 def step_statistics(steps: np.ndarray) -> tuple[float, float]:

@@ -1,0 +1,361 @@
+"""`fclf transfer`: one face edited by the flow, read by the probes, shown as real faces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from fclf.cli import app
+from fclf.config import ModelConfig
+from fclf.embeddings_io import EmbeddingSplit, read_split, write_split
+from fclf.errors import FclfError
+from fclf.field import build_field
+from fclf.model_io import edit_function, save_model
+from fclf.probes import AttributeProbes
+from fclf.transfer import (
+    Gallery,
+    make_target,
+    parse_assignments,
+    read_source,
+)
+from fclf.transfer_figure import PANEL_WIDTH, Panel, strip_panels
+
+NAMES = ["Smiling", "Eyeglasses", "Male"]
+SYN_DIM = 32
+STEPS = 10
+DPI = 110  # write_transfer_figure's default
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, ["transfer", *map(str, args)])
+
+
+# --- synthetic data and a tiny trained model -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from fclf.losses import ObjectiveWeights
+    from fclf.synthetic import generate
+    from fclf.training import TrainSettings, train
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("synthetic")
+    splits = generate(NAMES, {"train": 80, "val": 15, "test": 15}, images_per_identity=5,
+                      dim=SYN_DIM, seed=0)
+    for name, split in splits.items():
+        write_split(root / "emb" / f"{name}.parquet", split)
+    config = ModelConfig(hidden_dim=64, attribute_embed_dim=8)
+    torch.manual_seed(0)
+    field = build_field(SYN_DIM, len(NAMES), config)
+    tensors = [torch.as_tensor(a) for s in ("train", "val")
+               for a in (splits[s].embeddings, splits[s].attributes)]
+    train(field, *tensors, TrainSettings(learning_rate=3e-3, batch_size=64, epochs=15, alpha=0.5),
+          ObjectiveWeights(), run_fingerprint="test", run_definition={}, progress=False)
+    save_model(root / "model.pt", field, config, NAMES)
+    other = build_field(SYN_DIM, len(NAMES), config)
+    save_model(root / "other_attrs.pt", other, config, ["Smiling", "Male", "Eyeglasses"])
+    probes = AttributeProbes.from_split(splits["train"])
+    test = splits["test"]
+    # a face read as not smiling that this small model does make smile (most of them)
+    read = probes.predict(test.embeddings)
+    target = read.copy()
+    target[:, 0] = 1
+    end = edit_function(field, config, STEPS, 0.1)(test.embeddings, target)[-1]
+    after = probes.predict_proba(end)[:, 0]
+    flipped = np.flatnonzero((read[:, 0] == 0) & (after > 0.6))
+    assert len(flipped) > 0.5 * (read[:, 0] == 0).sum()
+    return {
+        "root": root, "emb": root / "emb", "model": root / "model.pt",
+        "other": root / "other_attrs.pt", "splits": splits,
+        "not_smiling": str(test.image_ids[flipped[0]]),
+        "train_id": str(splits["train"].image_ids[0]),
+    }
+
+
+def syn_args(s: dict, *extra: str) -> list[str]:
+    return ["--model", s["model"], "--embeddings", s["emb"], *extra]
+
+
+def test_json_has_the_documented_shape_and_the_edit_works(synthetic) -> None:
+    source_id = synthetic["not_smiling"]
+    result = invoke(*syn_args(synthetic, "--image-id", source_id, "--set", "Smiling=1",
+                              "--steps", STEPS, "--step-size", "0.1", "--json"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # nothing but JSON on stdout
+    assert set(data) == {"source", "target", "steps"}
+    src = data["source"]
+    assert src["kind"] == "image_id" and src["image_id"] == source_id and src["split"] == "test"
+    assert src["attributes"]["Smiling"] == 0 and src["attributes_from"]["Smiling"] == "probe"
+    assert set(src["labels"]) == set(NAMES) and isinstance(src["identity"], int)
+    assert data["target"] == {**src["attributes"], "Smiling": 1}
+    steps = data["steps"]
+    assert [s["step"] for s in steps] == list(range(STEPS + 1))
+    for s in steps:
+        assert set(s) >= {"step", "probabilities", "cosine_to_source", "nearest_id",
+                          "nearest_identity"}
+        assert list(s["probabilities"]) == NAMES
+        assert s["nearest_id"] != source_id  # the source itself is never its neighbour
+    assert steps[0]["cosine_to_source"] == pytest.approx(1.0, abs=1e-5)
+    assert steps[0]["probabilities"] == src["probabilities"]
+    assert steps[-1]["cosine_to_source"] < 0.999  # it moved
+    assert steps[-1]["probabilities"]["Smiling"] > 0.5 > steps[0]["probabilities"]["Smiling"]
+    # the nearest real face is searched in every split
+    all_ids = {str(i) for sp in synthetic["splits"].values() for i in sp.image_ids}
+    assert {s["nearest_id"] for s in steps} <= all_ids
+    assert "transfer: edit" in result.stderr
+
+
+def test_table_output_and_source_attributes_given(synthetic) -> None:
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set",
+                              "Smiling=1", "--source-attr", "Male=1", "--steps", "3"))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"source: test {synthetic['not_smiling']}")
+    assert "Male 1 (given)" in lines[1] and "Smiling 0 (probe" in lines[1]
+    assert lines[2] == "target: Smiling 0->1 (others kept)"
+    assert lines[3].split()[:4] == ["step", "Smiling->1", "Eyeglasses", "Male"]
+    assert [line.split()[0] for line in lines[4:8]] == ["0", "1", "2", "3"]
+    assert len(lines) == 9 and lines[8].startswith("transfer: edit ")  # timing
+    assert "ms (3 steps" in lines[8] and result.stderr == ""
+
+
+def test_synthetic_png_shows_the_readouts_and_says_so(synthetic, tmp_path) -> None:
+    out = tmp_path / "figs" / "transfer.png"
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["train_id"], "--split", "train",
+                              "--set", "Eyeglasses=1", "--set", "Smiling=1", "--out", out,
+                              "--json"))
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
+    assert "synthetic" in result.stderr and str(out) in result.stderr
+    with Image.open(out) as png:
+        assert png.format == "PNG" and png.size[0] > 500
+    assert [p.name for p in out.parent.iterdir()] == ["transfer.png"]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--set", "Smilng=1"], "unknown attribute 'Smilng' (did you mean 'Smiling'?)"),
+        (["--set", "smiling=1"], "did you mean 'Smiling'?"),
+        (["--set", "Bangs=1"], "the model was not trained on it"),
+        (["--set", "Smiling=2"], "the value must be 0 or 1, not '2'"),
+        (["--set", "Smiling"], "expected NAME=0 or NAME=1"),
+        (["--set", "Smiling=1", "--set", "Smiling=0"], "given both as 0 and as 1"),
+        ([], "nothing to change: add --set"),
+        (["--source-attr", "Smiling=1", "--set", "Smiling=1"], "the target equals the source"),
+        (["--set", "Smiling=1", "--step-size", "0"], "--step-size 0.0: must be > 0"),
+    ],
+)
+def test_bad_attribute_arguments_fail_in_one_line(synthetic, args, words) -> None:
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], *args))
+    assert_user_error(result, words)
+
+
+def assert_user_error(result, words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert words in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_bad_sources_fail_in_one_line(synthetic, tmp_path) -> None:
+    face = tmp_path / "face.jpg"
+    Image.new("RGB", (64, 64), (120, 90, 80)).save(face)
+    cases = [
+        (["--image-id", "nope.jpg"], "--image-id nope.jpg: no such image id in any split"),
+        (["--image-id", synthetic["train_id"]], "not in split 'test' but in 'train'; pass "
+                                                "--split train"),
+        (["--image-id", synthetic["not_smiling"], "--split", "dev"],
+         "--split dev: expected one of train, val, test"),
+        (["--image", face], "--image needs a CLIP model: the embeddings in"),
+        (["--image", face, "--image-id", synthetic["not_smiling"]], "exactly one of --image"),
+        ([], "exactly one of --image"),
+    ]
+    for args, words in cases:
+        assert_user_error(invoke(*syn_args(synthetic, *args, "--set", "Smiling=1")), words)
+    result = invoke("--model", synthetic["other"], "--embeddings", synthetic["emb"],
+                    "--image-id", synthetic["not_smiling"], "--set", "Smiling=1")
+    assert_user_error(result, "was trained on attributes ['Smiling', 'Male', 'Eyeglasses'] but")
+    result = invoke("--model", synthetic["root"] / "missing.pt", "--embeddings",
+                    synthetic["emb"], "--image-id", "x", "--set", "Smiling=1")
+    assert_user_error(result, "checkpoint not found")
+
+
+# --- pure parts ----------------------------------------------------------------------------
+
+
+def test_strip_panels_merge_consecutive_steps_with_the_same_face() -> None:
+    assert strip_panels([4, 4, 7, 7, 7, 4, 9]) == [
+        Panel(0, 1, 4), Panel(2, 4, 7), Panel(5, 5, 4), Panel(6, 6, 9)
+    ]
+    assert [p.label for p in strip_panels(["a", "a", "b"])] == ["steps 0-1", "step 2"]
+    assert strip_panels([3]) == [Panel(0, 0, 3)] and strip_panels([]) == []
+
+
+def test_parse_assignments() -> None:
+    assert parse_assignments(["Smiling=1", " Male = 0 "], NAMES) == {"Smiling": 1, "Male": 0}
+    assert parse_assignments(["Male=1", "Male=1"], NAMES) == {"Male": 1}
+    with pytest.raises(FclfError, match="--source-attr Eyglasses=1: unknown attribute"):
+        parse_assignments(["Eyglasses=1"], NAMES, "--source-attr")
+    with pytest.raises(FclfError, match="the value must be 0 or 1, not 'yes'"):
+        parse_assignments(["Male=yes"], NAMES)
+
+
+def split_of(embeddings: np.ndarray, ids: list[str], identities: list[int]) -> EmbeddingSplit:
+    e = np.asarray(embeddings, np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    return EmbeddingSplit(np.array(ids, dtype=object), np.array(identities),
+                          np.zeros((len(ids), 1), np.int8), e, ("Smiling",))
+
+
+def test_gallery_searches_every_split_and_excludes_the_source() -> None:
+    gallery = Gallery.from_splits({
+        "train": split_of([[1, 0, 0], [0, 1, 0]], ["a", "b"], [1, 2]),
+        "test": split_of([[1, 0.1, 0], [0, 0, 1]], ["c", "d"], [3, -1]),
+    })
+    assert len(gallery) == 4 and gallery.locate("c", "test") == 2
+    points = np.array([[1, 0, 0], [0, 0.1, 1], [1, 0.2, 0]], np.float32)
+    index, cosine = gallery.nearest(points)
+    assert list(index) == [0, 3, 2] and cosine[0] == pytest.approx(1.0)
+    index, _ = gallery.nearest(points, exclude=0)
+    assert list(index) == [2, 3, 2]
+    assert [gallery.image_id(i) for i in index] == ["c", "d", "c"]
+    assert gallery.identity(3) is None and gallery.identity(1) == 2
+    with pytest.raises(FclfError, match="not in split 'test' but in 'train'"):
+        gallery.locate("a", "test")
+
+
+def test_source_reading_and_target() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0], axis=1).astype(np.int8)
+    probes = AttributeProbes(x, y, ["A", "B"])
+    z = np.array([0.9, -0.4, 0, 0, 0, 0, 0, 0.2], np.float32)
+    reading = read_source(probes, z)
+    assert list(reading.attributes) == [1, 0] and not reading.given.any()
+    assert list(make_target(["A", "B"], reading, {"B": 1})) == [1, 1]
+    given = read_source(probes, z, {"A": 0})
+    assert list(given.attributes) == [0, 0] and list(given.given) == [True, False]
+    with pytest.raises(FclfError, match="target equals the source.*A=0 \\(given\\)"):
+        make_target(["A", "B"], given, {"A": 0})
+
+
+# --- mini CelebA with a tiny random CLIP ---------------------------------------------------
+
+CELEBA_ATTRS = ["Smiling", "Male", "Young"]
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pytest.importorskip("transformers")
+    from mini_celeba import save_tiny_clip, write_mini_celeba
+
+    from fclf.celeba_embed import embed_celeba
+    from fclf.config import EmbedConfig
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("celeba")
+    mini = write_mini_celeba(root / "celeba", n=30)
+    clip = save_tiny_clip(root / "clip", "vision")
+    other_clip = save_tiny_clip(root / "other_clip", "vision", seed=1)
+    outs = {s: root / "emb" / f"{s}.parquet" for s in ("train", "val", "test")}
+    embed_celeba(mini.root, CELEBA_ATTRS, EmbedConfig(model_path=str(clip), batch_size=8,
+                                                      chunk_size=32, workers=0),
+                 outs, root / "cache")
+    config = ModelConfig(hidden_dim=32, attribute_embed_dim=4, init_scale=1.0)
+    torch.manual_seed(0)
+    save_model(root / "model.pt", build_field(16, 3, config), config, CELEBA_ATTRS)
+    test = read_split(outs["test"])
+    return {"root": root, "mini": mini, "emb": root / "emb", "model": root / "model.pt",
+            "clip": clip, "other_clip": other_clip, "test": test}
+
+
+def celeba_args(c: dict, *extra: str) -> list[str]:
+    return ["--model", c["model"], "--embeddings", c["emb"], "--steps", "8", "--step-size",
+            "0.3", *extra]
+
+
+def png_panels(path: Path) -> int:
+    """Panels in a face strip, from its width (PANEL_WIDTH inches per panel)."""
+    with Image.open(path) as png:
+        return round(png.size[0] / (PANEL_WIDTH * DPI))
+
+
+def test_celeba_strip_has_one_panel_per_distinct_step(celeba, tmp_path) -> None:
+    source_id = str(celeba["test"].image_ids[0])
+    out = tmp_path / "strip.png"
+    args = celeba_args(celeba, "--image-id", source_id, "--set", "Smiling=1", "--set",
+                       "Male=1", "--source-attr", "Smiling=0", "--source-attr", "Male=0",
+                       "--celeba-root", celeba["mini"].root, "--out", out, "--json")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["steps"]) == 9
+    nearest = [s["nearest_id"] for s in data["steps"]]
+    assert source_id not in nearest
+    panels = strip_panels(nearest)
+    assert 1 < len(panels) < len(nearest)  # the path passes several faces, some repeatedly
+    assert png_panels(out) == 1 + len(panels)
+    assert f"wrote {out}" in result.stderr
+    identities = dict(zip(celeba["mini"].names, celeba["mini"].identities.tolist(), strict=True))
+    assert all(s["nearest_identity"] == identities[s["nearest_id"]] for s in data["steps"])
+
+
+def test_celeba_root_from_the_metadata(celeba, tmp_path) -> None:
+    emb = tmp_path / "emb"
+    for name in ("train", "val", "test"):
+        split = read_split(celeba["emb"] / f"{name}.parquet")
+        split.metadata["celeba_root"] = str(celeba["mini"].root)
+        write_split(emb / f"{name}.parquet", split)
+    out = tmp_path / "strip.png"
+    args = ["--model", celeba["model"], "--embeddings", emb, "--image-id",
+            str(celeba["test"].image_ids[1]), "--set", "Young=1", "--source-attr", "Young=0",
+            "--out", out]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert out.exists() and png_panels(out) >= 2
+
+
+def test_new_image_is_embedded_like_the_embed_stage(celeba) -> None:
+    """An image of the data, given as --image, lands on its own stored embedding."""
+    name = str(celeba["test"].image_ids[2])
+    image = celeba["mini"].image(name)
+    result = invoke(*celeba_args(celeba, "--image", image, "--set", "Smiling=1",
+                                 "--source-attr", "Smiling=0", "--json"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["source"] == {**data["source"], "kind": "image", "path": str(image)}
+    first = data["steps"][0]
+    assert first["nearest_id"] == name and first["nearest_cosine"] == pytest.approx(1, abs=1e-5)
+    assert "embedded in" in result.stderr
+
+
+def test_celeba_errors(celeba, tmp_path) -> None:
+    source_id = str(celeba["test"].image_ids[0])
+    result = invoke(*celeba_args(celeba, "--image-id", source_id, "--set", "Smiling=1",
+                                 "--source-attr", "Smiling=0", "--out", tmp_path / "x.png"))
+    assert_user_error(result, "pass --celeba-root")
+    image = celeba["mini"].image(source_id)
+    result = invoke(*celeba_args(celeba, "--image", image, "--clip", celeba["other_clip"],
+                                 "--set", "Smiling=1"))
+    assert_user_error(result, "is not the encoder of")
+    result = invoke(*celeba_args(celeba, "--image", tmp_path / "none.jpg", "--set",
+                                 "Smiling=1"))
+    assert_user_error(result, "none.jpg: file not found")
+    assert not (tmp_path / "x.png").exists()
