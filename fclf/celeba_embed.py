@@ -252,6 +252,7 @@ def _write(
     identity = encoder.identity
     metadata = {
         "source": "celeba",
+        "celeba_root": str(index.root),
         "encoder": f"{identity['name']}@sha256:{identity['sha256'][:16]}",
         "encoder_info": {
             **identity, "precision": encoder.precision,
