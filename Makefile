@@ -1,10 +1,16 @@
 # Two commands: `make repro` (run the pipeline) and `make test` (run the tests).
-# Both create/refresh .venv. TORCH_SPEC pins the CPU build by default; a GPU
-# user runs e.g. `make repro TORCH_SPEC="torch==2.13.0 --index-url <your CUDA wheel index>"`.
+# Both create/refresh .venv.
+#
+# torch: PyPI's Linux wheel of torch pulls multi-GB CUDA libraries, so the
+# install adds PyTorch's CPU wheel index when it is reachable (checked with a
+# 3 s timeout; offline machines with a local CPU wheel skip it). GPU users
+# install their CUDA torch into .venv first and run `make repro TORCH_SPEC=torch`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_OPT = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=3)" >/dev/null 2>&1 && echo --extra-index-url $(TORCH_CPU_INDEX))
 export DVC_NO_ANALYTICS := 1
 export DVC_STUDIO_OFFLINE := 1
 
@@ -14,7 +20,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q $(TORCH_SPEC) $(TORCH_INDEX_OPT)
 	$(BIN)/pip install -q -e '.[clip]'
 	touch $@
 

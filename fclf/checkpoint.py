@@ -53,7 +53,9 @@ def load(path: str | Path) -> dict[str, Any]:
         raise FclfError(f"{path}: not a readable checkpoint ({exc})") from None
 
 
-def describe_difference(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+def describe_difference(
+    saved: dict[str, Any], current: dict[str, Any], prefix: str = ""
+) -> list[str]:
     """Human-readable differences between two run definitions."""
     diffs = []
     for key in sorted(set(saved) | set(current)):

@@ -133,9 +133,9 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and the random attribute flips."""
 
-    learning_rate: float = _leaf(1e-4, POSITIVE, "Adam learning rate (cosine-annealed)")
+    learning_rate: float = _leaf(2e-3, POSITIVE, "Adam learning rate (cosine-annealed)")
     batch_size: int = _leaf(512, Rule(int, low=2), "samples per step")
-    epochs: int = _leaf(10, POS_INT, "training epochs")
+    epochs: int = _leaf(15, POS_INT, "training epochs")
     seed: int = _leaf(0, INT, "seed of init, batching, flips and probes")
     device: str = _leaf("auto", DEVICE, "training device")
     flip_prob: float = _leaf(0.5, PROB, "probability that a sample's target differs from it")
@@ -152,10 +152,14 @@ class LossConfig:
 
     temperature: float = _leaf(0.07, POSITIVE, "supervised contrastive temperature")
     lambda_contrastive: float = _leaf(1.0, NONNEG, "weight of the contrastive term")
-    lambda_curl: float = _leaf(0.01, NONNEG, "weight of E||J - J^T||_F^2")
-    lambda_div: float = _leaf(0.01, NONNEG, "weight of E[(tr J)^2]")
-    lambda_identity: float = _leaf(0.1, NONNEG, "weight of mean ||z_flowed - z||^2")
+    lambda_curl: float = _leaf(1e-4, NONNEG, "weight of E||J - J^T||_F^2")
+    lambda_div: float = _leaf(1e-4, NONNEG, "weight of E[(tr J)^2]")
+    lambda_identity: float = _leaf(30.0, NONNEG, "weight of mean ||z_flowed - z||^2")
     probes: int = _leaf(1, POS_INT, "random probes per point for the curl/div estimators")
+    div_estimator: str = _leaf(
+        "corrected", Rule(str, choices=("corrected", "paired")),
+        "unbiased (tr J)^2 estimator: corrected (Gaussian, shares curl's JVP/VJP) | paired",
+    )
 
 
 @dataclass(frozen=True)

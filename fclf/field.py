@@ -78,7 +78,7 @@ class VectorField(nn.Module):
         """J_v · t for tangents of shape (P, N, dim): P probes per point."""
         u = tangents @ self.input_z.weight.T
         layers = list(self.hidden) + [self.output]
-        for grad, layer in zip(cache.activation_grads, layers):
+        for grad, layer in zip(cache.activation_grads, layers, strict=True):
             u = (grad * u) @ layer.weight.T
         return u
 
@@ -86,7 +86,7 @@ class VectorField(nn.Module):
         """J_vᵀ · g for cotangents of shape (P, N, dim)."""
         layers = list(self.hidden) + [self.output]
         u = cotangents
-        for grad, layer in zip(reversed(cache.activation_grads), reversed(layers)):
+        for grad, layer in zip(reversed(cache.activation_grads), reversed(layers), strict=True):
             u = (u @ layer.weight) * grad
         return u @ self.input_z.weight
 

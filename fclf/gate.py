@@ -33,6 +33,10 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data}
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def threshold_checks(metrics: dict[str, Any], gate: GateConfig) -> list[Check]:
     block = metrics.get("fclf", {})
     collapsed = block.get("collapsed")
@@ -46,7 +50,7 @@ def threshold_checks(metrics: dict[str, Any], gate: GateConfig) -> list[Check]:
         if value is None and key == "identity_top1":
             checks.append(Check(f"fclf.{key}", None, "absent: identities unknown", True))
             continue
-        ok = isinstance(value, (int, float)) and value >= minimum
+        ok = _is_number(value) and value >= minimum
         checks.append(Check(f"fclf.{key}", value, f">= {minimum:g}", ok))
     return checks
 
@@ -59,13 +63,11 @@ def reproduction_checks(
     checks = []
     for key in sorted(ref):
         want, got = ref[key], now.get(key, "<missing>")
-        if isinstance(want, bool) or not isinstance(want, (int, float)):
-            if want != got:
-                checks.append(Check(f"reproduce {key}", got, f"== {want!r}", False))
-            continue
-        ok = isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - want) <= tolerance
-        if not ok:
-            checks.append(Check(f"reproduce {key}", got, f"{want:.4g} ± {tolerance:g}", False))
+        if _is_number(want):
+            if not (_is_number(got) and abs(got - want) <= tolerance):
+                checks.append(Check(f"reproduce {key}", got, f"{want:.4g} ± {tolerance:g}", False))
+        elif type(got) is not type(want) or got != want:  # flags: False must not equal 0
+            checks.append(Check(f"reproduce {key}", got, f"== {want!r}", False))
     passed = len(ref) - len(checks)
     checks.append(Check("reproduce (all metrics)", f"{passed}/{len(ref)} match", f"± {tolerance:g}",
                         not checks))
@@ -87,4 +89,5 @@ def format_table(checks: list[Check]) -> str:
         value = f"{c.value:.4f}" if isinstance(c.value, float) else str(c.value)
         rows.append((c.name, value, c.requirement, "ok" if c.passed else "FAIL"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows)
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(lines)

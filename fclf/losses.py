@@ -53,6 +53,7 @@ class ObjectiveWeights:
     lambda_div: float = 0.01
     lambda_identity: float = 0.1
     probes: int = 1
+    div_estimator: str = "corrected"
 
 
 def fclf_objective(
@@ -74,7 +75,9 @@ def fclf_objective(
             field, z, y, num_steps=flow_steps, step_size=alpha, sphere=sphere,
             integrator=integrator,
         )
-    penalties = estimate_penalties(field, cache, z, v, sphere, weights.probes, generator)
+    penalties = estimate_penalties(
+        field, cache, z, v, sphere, weights.probes, generator, weights.div_estimator
+    )
     contr = supervised_contrastive(z_flowed, targets, weights.temperature)
     curl = penalties.curl.mean()
     div = penalties.divergence.mean()

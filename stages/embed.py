@@ -7,12 +7,12 @@ data.source = celeba:    encode a local CelebA release with a local CLIP model.
 from pathlib import Path
 
 import typer
-from layout import EMBED_CACHE_DIR, SPLITS, split_path
 
 from fclf.config import load_config
 from fclf.embeddings_io import write_split
 from fclf.errors import exit_on_user_error
 from fclf.synthetic import generate
+from layout import EMBED_CACHE_DIR, SPLITS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

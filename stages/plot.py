@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import typer
-from layout import EDITS_PATH, PLOT_DATA_DIR, PLOTS_DIR, TRAIN_LIVE_DIR, TRANSFER_METRICS
 
 from fclf.config import load_config
 from fclf.errors import DataError, exit_on_user_error
@@ -24,6 +23,7 @@ from fclf.plotting.sampling import POINTS_STREAM, TRAJECTORIES_STREAM, sample_ro
 from fclf.plotting.scatter import figure_pca_edited, figure_pca_real
 from fclf.plotting.style import save_png
 from fclf.plotting.trajectories import figure_trajectories
+from layout import EDITS_PATH, PLOT_DATA_DIR, PLOTS_DIR, TRAIN_LIVE_DIR, TRANSFER_METRICS
 
 TRAIN_CURVES_DIR = TRAIN_LIVE_DIR / "plots" / "metrics"  # where dvclive puts its TSVs
 

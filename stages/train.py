@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 import typer
-from dvclive import Live
 
+from dvclive import Live
 from fclf.atomic import write_json
 from fclf.checkpoint import LATEST, clean_stale
 from fclf.config import load_config
