@@ -15,6 +15,7 @@ from fclf.training import resolve_device
 def bench_train(
     steps: int = 20, warmup: int = 3, batch_size: int = 512, dim: int = 512,
     num_attributes: int = 5, probes: int = 1, device: str = "auto", seed: int = 0,
+    div_estimator: str = "corrected",
 ) -> dict:
     dev = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
@@ -22,7 +23,7 @@ def bench_train(
     optimizer = torch.optim.Adam(field.parameters(), lr=1e-4)
     z = torch.nn.functional.normalize(torch.randn(batch_size, dim, generator=gen), dim=-1).to(dev)
     y = torch.randint(0, 2, (batch_size, num_attributes), generator=gen).to(dev)
-    weights = ObjectiveWeights(probes=probes)
+    weights = ObjectiveWeights(probes=probes, div_estimator=div_estimator)
 
     def step() -> None:
         parts = fclf_objective(field, z, y, weights, alpha=0.1, generator=gen)
@@ -50,6 +51,7 @@ def bench_train(
         "batch_size": batch_size,
         "dim": dim,
         "probes": probes,
+        "div_estimator": div_estimator,
         "device": str(dev),
         "threads": torch.get_num_threads(),
     }

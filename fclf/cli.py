@@ -71,11 +71,17 @@ def bench_train_command(
     dim: int = typer.Option(512, min=2),
     probes: int = typer.Option(1, min=1, help="curl/div probes per point"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    div_estimator: str = typer.Option("corrected", help="corrected | paired"),
 ) -> None:
     """Samples/s of a full training step (all loss terms, backward, Adam); prints JSON."""
     from fclf.bench_train import bench_train
 
-    result = bench_train(steps=steps, batch_size=batch_size, dim=dim, probes=probes, device=device)
+    if div_estimator not in ("corrected", "paired"):
+        raise typer.BadParameter("expected corrected or paired", param_hint="--div-estimator")
+    result = bench_train(
+        steps=steps, batch_size=batch_size, dim=dim, probes=probes, device=device,
+        div_estimator=div_estimator,
+    )
     typer.echo(json.dumps(result, indent=2))
 
 
