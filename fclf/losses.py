@@ -47,11 +47,13 @@ def supervised_contrastive(
 
 @dataclass(frozen=True)
 class ObjectiveWeights:
+    """The loss weights; defaults equal the params schema's (a test keeps them in sync)."""
+
     temperature: float = 0.07
     lambda_contrastive: float = 1.0
-    lambda_curl: float = 0.01
-    lambda_div: float = 0.01
-    lambda_identity: float = 0.1
+    lambda_curl: float = 1e-4
+    lambda_div: float = 1e-4
+    lambda_identity: float = 30.0
     probes: int = 1
     div_estimator: str = "corrected"
 

@@ -30,16 +30,6 @@ ATTRS = ["Smiling", "Male", "Young"]
 N = 30  # 18 train, 6 val, 6 test; chunks of 8 -> 4 chunks
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run ~100x slower with 2 threads when other processes share the 2 cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def stage(params: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """Run stages/embed.py as DVC would: relative outputs land under `cwd`."""

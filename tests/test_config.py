@@ -252,3 +252,15 @@ def test_directory_and_binary_files_are_config_errors(tmp_path):
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x01")
     assert "bin.yaml" in error_of(binary)
+
+
+def test_library_defaults_match_the_params_schema():
+    """fclf's ObjectiveWeights/TrainSettings defaults (used by benches and library
+    callers) are the same numbers as the params defaults."""
+    from fclf.config import Config
+    from fclf.losses import ObjectiveWeights
+    from fclf.run_definition import objective_weights, train_settings
+    from fclf.training import TrainSettings
+
+    assert ObjectiveWeights() == objective_weights(Config())
+    assert TrainSettings() == train_settings(Config())

@@ -18,13 +18,6 @@ N, K = 50_000, 5
 Z_TOL = 4.5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def within(count: int | torch.Tensor, total: int | torch.Tensor, p: float) -> bool:
     count, total = float(count), float(total)

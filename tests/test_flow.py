@@ -14,13 +14,6 @@ from fclf.flow import INTEGRATORS, integrate, make_step, project_tangent, retrac
 DIM, K, N = 8, 3, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def setup(init_scale: float = 0.5, dtype=torch.float64):
     torch.manual_seed(0)

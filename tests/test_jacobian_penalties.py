@@ -22,13 +22,6 @@ REPEATS = 20_000
 Z_TOL = 4.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def setup_case(sphere: bool):
     torch.manual_seed(0)

@@ -12,14 +12,6 @@ from fclf.flow import integrate, retract
 from fclf.losses import COMPONENTS, ObjectiveWeights, fclf_objective, supervised_contrastive
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference_supcon(features: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
     """Straightforward loops: positives = other rows with the identical label vector."""
     x = [f / math.sqrt(sum(float(v) ** 2 for v in f)) for f in features.double()]

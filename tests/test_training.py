@@ -25,13 +25,6 @@ DEFINITION = {"model": {"hidden_dim": 64}, "loss": dataclasses.asdict(WEIGHTS), 
 FP = checkpoint.fingerprint(DEFINITION)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @functools.cache
 def data() -> tuple[torch.Tensor, ...]:

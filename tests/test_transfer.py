@@ -32,13 +32,6 @@ STEPS = 10
 DPI = 110  # write_transfer_figure's default
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def invoke(*args: str):
     return CliRunner().invoke(app, ["transfer", *map(str, args)])
