@@ -33,6 +33,16 @@ def flow_velocity(
     return (project_tangent(z, v) if sphere else v), v, cache
 
 
+def _tangent_restricted(
+    product: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, v: torch.Tensor,
+    eps: torch.Tensor,
+) -> torch.Tensor:
+    """P M P ε - (z·v) P ε for M = J_v (product = JVP) or J_vᵀ (product = VJP)."""
+    eps_t = project_tangent(z, eps)
+    zv = (z * v).sum(-1, keepdim=True)
+    return project_tangent(z, product(eps_t)) - zv * eps_t
+
+
 def tangent_jvp(
     field: VectorField, cache: ForwardCache, z: torch.Tensor, v: torch.Tensor,
     eps: torch.Tensor, sphere: bool,
@@ -46,9 +56,7 @@ def tangent_jvp(
     """
     if not sphere:
         return field.jvp(cache, eps)
-    zv = (z * v).sum(-1, keepdim=True)
-    eps_t = project_tangent(z, eps)
-    return project_tangent(z, field.jvp(cache, eps_t)) - zv * eps_t
+    return _tangent_restricted(lambda e: field.jvp(cache, e), z, v, eps)
 
 
 def tangent_vjp(
@@ -58,9 +66,7 @@ def tangent_vjp(
     """Jᵀ ε: on the sphere P J_vᵀ P ε - (z·v) P ε (the transpose of `tangent_jvp`'s J)."""
     if not sphere:
         return field.vjp(cache, eps)
-    zv = (z * v).sum(-1, keepdim=True)
-    eps_t = project_tangent(z, eps)
-    return project_tangent(z, field.vjp(cache, eps_t)) - zv * eps_t
+    return _tangent_restricted(lambda e: field.vjp(cache, e), z, v, eps)
 
 
 def make_step(
