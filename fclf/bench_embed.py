@@ -56,10 +56,11 @@ def bench_embed(
     """
     import torch
 
-    from fclf.clip_encoder import ClipEncoder, import_transformers, resolve_device
+    from fclf.clip_encoder import ClipEncoder, import_transformers
+    from fclf.devices import resolve_device
 
     transformers = import_transformers()
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     torch.manual_seed(seed)
     config = transformers.CLIPVisionConfig(**(vision_config or VIT_B_32))
     model = transformers.CLIPVisionModelWithProjection(config)

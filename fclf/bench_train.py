@@ -7,9 +7,9 @@ import time
 
 import torch
 
+from fclf.devices import resolve_device
 from fclf.field import VectorField
 from fclf.losses import ObjectiveWeights, fclf_objective
-from fclf.training import resolve_device
 
 
 def bench_train(

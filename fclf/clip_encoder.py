@@ -98,16 +98,6 @@ def checkpoint_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DataError("embed.device is 'cuda' but torch sees no CUDA device (use auto or cpu)")
-    return device
-
-
 @dataclass
 class ClipEncoder:
     """Vision tower + projection, ready to encode preprocessed pixel batches."""
@@ -165,7 +155,9 @@ def load_clip_encoder(
 ) -> ClipEncoder:
     """Load a local checkpoint folder (never downloads); see the module docstring."""
     folder = check_model_dir(model_path)
-    device = resolve_device(device)
+    from fclf.devices import resolve_device
+
+    device = str(resolve_device(device, "embed.device"))
     transformers = import_transformers()
     model_type = read_model_type(folder)
     cls = getattr(transformers, MODEL_TYPES[model_type])

@@ -4,6 +4,9 @@ Stages and the CLI print these as a few readable lines and exit non-zero,
 without a traceback; anything else is a bug and keeps its traceback.
 """
 
+import functools
+import sys
+
 
 class FclfError(Exception):
     """A user-facing error: the message says what is wrong and where."""
@@ -19,9 +22,6 @@ class DataError(FclfError):
 
 def exit_on_user_error(func):
     """Decorator for entry points: an FclfError becomes one stderr line and exit code 2."""
-    import functools
-    import sys
-
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fclf import checkpoint
@@ -12,6 +13,7 @@ from fclf.atomic import torch_save
 from fclf.config import ModelConfig, to_dict
 from fclf.errors import FclfError
 from fclf.field import VectorField, build_field
+from fclf.flow import integrate
 
 MODEL_FORMAT = 1
 
@@ -47,10 +49,6 @@ def edit_function(
     device: torch.device | str = "cpu", batch_size: int = 8192,
 ):
     """An EditFn (z (N,d), targets (N,k)) -> trajectories (num_steps+1, N, d) for evaluation."""
-    import numpy as np
-
-    from fclf.flow import integrate
-
     field = field.to(device)
 
     @torch.no_grad()

@@ -52,14 +52,6 @@ class TrainResult:
     resumed_from_epoch: int = 0
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FclfError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
-
-
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 

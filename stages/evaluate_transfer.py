@@ -15,11 +15,11 @@ import typer
 
 from fclf.atomic import atomic_path, write_json
 from fclf.config import load_config
+from fclf.devices import resolve_device
 from fclf.embeddings_io import read_split
 from fclf.errors import exit_on_user_error
 from fclf.evaluation import METHODS, evaluate_transfer
 from fclf.model_io import edit_function, load_model
-from fclf.training import resolve_device
 from layout import EDITS_PATH, MODEL_PATH, TRANSFER_METRICS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -43,9 +43,8 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     evaluated = read_split(split_path(config.eval.split), names)
     field, model_config, _ = load_model(MODEL_PATH)
     ev = config.eval
-    edit = edit_function(
-        field, model_config, ev.num_steps, ev.step_size, resolve_device(config.train.device)
-    )
+    device = resolve_device(config.train.device, "train.device")
+    edit = edit_function(field, model_config, ev.num_steps, ev.step_size, device)
     settings = {k: v for k, v in dataclasses.asdict(ev).items() if k != "split"}
     result = evaluate_transfer(edit, train, val, evaluated, **settings)
     metrics = {"split": ev.split, **result.metrics}

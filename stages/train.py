@@ -13,12 +13,13 @@ from dvclive import Live
 from fclf.atomic import write_json
 from fclf.checkpoint import LATEST, clean_stale
 from fclf.config import load_config
+from fclf.devices import resolve_device
 from fclf.embeddings_io import read_split
 from fclf.errors import exit_on_user_error
 from fclf.field import build_field
 from fclf.model_io import save_model
 from fclf.run_definition import compute_fingerprint, objective_weights, train_settings
-from fclf.training import resolve_device, train
+from fclf.training import train
 from layout import CHECKPOINT_DIR, MODEL_PATH, TRAIN_LIVE_DIR, TRAIN_METRICS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -53,7 +54,7 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     fp, definition = compute_fingerprint(config, train_split.embeddings, train_split.attributes)
     if clean_stale(CHECKPOINT_DIR, fp) == "removed":
         print(f"train: removed stale checkpoints from {CHECKPOINT_DIR}/")
-    device = resolve_device(config.train.device)
+    device = resolve_device(config.train.device, "train.device")
     torch.manual_seed(config.train.seed)
     field = build_field(train_split.dim, len(names), config.model).to(device)
 
