@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fclf.errors import FclfError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -61,3 +63,19 @@ def torch_save(obj: Any, path: str | Path) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def torch_load(path: str | Path, what: str = "checkpoint") -> Any:
+    """Load a torch file with weights_only=True (no arbitrary code runs on load).
+
+    Missing or unreadable files raise FclfError naming the path and `what` it should be.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise FclfError(f"{path}: {what} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise FclfError(f"{path}: not a readable {what} ({exc})") from None

@@ -10,11 +10,11 @@ from pathlib import Path
 import typer
 
 from fclf.atomic import write_json
-from fclf.checkpoint import clean_stale
 from fclf.config import load_config
-from fclf.embeddings_io import read_split
+from fclf.data.embeddings_io import read_split
 from fclf.errors import exit_on_user_error
-from fclf.run_definition import compute_fingerprint
+from fclf.train.checkpoint import clean_stale
+from fclf.train.run_definition import compute_fingerprint
 from layout import CHECKPOINT_DIR, RUN_FINGERPRINT, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from fclf.config import load_config
-from fclf.embeddings_io import write_split
+from fclf.data.embeddings_io import write_split
+from fclf.data.synthetic import generate
 from fclf.errors import exit_on_user_error
-from fclf.synthetic import generate
 from layout import EMBED_CACHE_DIR, SPLITS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -38,7 +38,7 @@ def main(
             write_split(split_path(split), splits[split])
             print(f"embed: wrote {split_path(split)} ({len(splits[split])} rows, synthetic)")
     else:
-        from fclf.celeba_embed import embed_celeba
+        from fclf.data.celeba_embed import embed_celeba
 
         embed_celeba(
             celeba_root=Path(data.celeba_root), attributes=data.attributes,

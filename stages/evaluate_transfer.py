@@ -15,11 +15,11 @@ import typer
 
 from fclf.atomic import atomic_path, write_json
 from fclf.config import load_config
+from fclf.data.embeddings_io import read_split
 from fclf.devices import resolve_device
-from fclf.embeddings_io import read_split
 from fclf.errors import exit_on_user_error
-from fclf.evaluation import METHODS, evaluate_transfer
-from fclf.model_io import edit_function, load_model
+from fclf.evaluate.protocol import METHODS, evaluate_transfer
+from fclf.model.model_io import edit_function, load_model
 from layout import EDITS_PATH, MODEL_PATH, TRANSFER_METRICS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)

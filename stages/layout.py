@@ -20,4 +20,4 @@ PLOT_DATA_DIR = Path("plots/data")
 
 def split_path(split: str) -> Path:
     return EMBEDDINGS_DIR / f"{split}.parquet"
-RUN_FINGERPRINT = CHECKPOINT_DIR / "run.json"  # = fclf.checkpoint.RUN_MARKER
+RUN_FINGERPRINT = CHECKPOINT_DIR / "run.json"  # = fclf.train.checkpoint.RUN_MARKER

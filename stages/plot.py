@@ -42,7 +42,7 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         if set(block["flip_success_per_attribute"]) != set(names):
             raise DataError(
                 f"{TRANSFER_METRICS} ({method}) and {EDITS_PATH} name different attributes; "
-                "rerun the evaluate_transfer stage"
+                "rerun the evaluate-transfer stage"
             )
     n = edits.size
     fclf = CollapseSummary.from_block("fclf", blocks["fclf"], edits.nearest_real_fclf)

@@ -11,15 +11,15 @@ import typer
 
 from dvclive import Live
 from fclf.atomic import write_json
-from fclf.checkpoint import LATEST, clean_stale
 from fclf.config import load_config
+from fclf.data.embeddings_io import read_split
 from fclf.devices import resolve_device
-from fclf.embeddings_io import read_split
 from fclf.errors import exit_on_user_error
-from fclf.field import build_field
-from fclf.model_io import save_model
-from fclf.run_definition import compute_fingerprint, objective_weights, train_settings
-from fclf.training import train
+from fclf.model.field import build_field
+from fclf.model.model_io import save_model
+from fclf.train.checkpoint import LATEST, clean_stale
+from fclf.train.loop import train
+from fclf.train.run_definition import compute_fingerprint, objective_weights, train_settings
 from layout import CHECKPOINT_DIR, MODEL_PATH, TRAIN_LIVE_DIR, TRAIN_METRICS, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)

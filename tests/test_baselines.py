@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
-from fclf.baselines import (
+from fclf.data.synthetic import generate
+from fclf.evaluate.baselines import (
     DirectionWalk,
     SphereWalk,
     calibrate_strength,
@@ -14,9 +15,8 @@ from fclf.baselines import (
     sphere_walk,
     walk_movement,
 )
-from fclf.probes import AttributeProbes
-from fclf.synthetic import generate
-from fclf.targets import sample_targets
+from fclf.evaluate.probes import AttributeProbes
+from fclf.evaluate.targets import sample_targets
 
 
 @lru_cache(maxsize=1)

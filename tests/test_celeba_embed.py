@@ -16,10 +16,10 @@ from mini_celeba import MiniCeleba, face_like_image, save_tiny_clip, write_mini_
 from PIL import Image
 
 from fclf.attributes import CELEBA_ATTRIBUTES
-from fclf.celeba_embed import embed_celeba
-from fclf.clip_encoder import checkpoint_hash, load_clip_encoder
 from fclf.config import EmbedConfig
-from fclf.embeddings_io import read_split
+from fclf.data.celeba_embed import embed_celeba
+from fclf.data.clip_encoder import checkpoint_hash, load_clip_encoder
+from fclf.data.embeddings_io import read_split
 from fclf.errors import DataError
 
 transformers = pytest.importorskip("transformers")
@@ -347,7 +347,7 @@ def test_bf16_is_close_to_fp32(mini: MiniCeleba, clips) -> None:
 def test_bench_embed_reports_throughput_per_precision() -> None:
     from mini_celeba import TINY_VISION
 
-    from fclf.bench_embed import bench_embed
+    from fclf.cli.bench_embed import bench_embed
 
     result = bench_embed(batches=2, batch_size=3, device="cpu", workers=1,
                          vision_config=TINY_VISION)
@@ -362,7 +362,7 @@ def test_bench_embed_reports_throughput_per_precision() -> None:
 def test_bench_is_a_cli_command() -> None:
     from typer.testing import CliRunner
 
-    from fclf.cli import app
+    from fclf.cli.main import app
 
     result = CliRunner().invoke(app, ["bench", "embed", "--help"])
     assert result.exit_code == 0 and "images per batch" in result.output

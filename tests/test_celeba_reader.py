@@ -1,4 +1,4 @@
-"""fclf.celeba: reading the CelebA text files, and every way they can be wrong."""
+"""fclf.data.celeba: reading the CelebA text files, and every way they can be wrong."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from mini_celeba import MiniCeleba, write_mini_celeba
 
 from fclf.attributes import CELEBA_ATTRIBUTES
-from fclf.celeba import read_celeba
+from fclf.data.celeba import read_celeba
 from fclf.errors import DataError
 
 ATTRS = ["Smiling", "Male", "Young"]

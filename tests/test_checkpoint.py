@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fclf import checkpoint
-from fclf.checkpoint import LATEST, RUN_MARKER, clean_stale, fingerprint
 from fclf.errors import FclfError
+from fclf.train import checkpoint
+from fclf.train.checkpoint import LATEST, RUN_MARKER, clean_stale, fingerprint
 
 DEFINITION = {"model": {"hidden_dim": 8}, "loss": {"lambda_curl": 0.01}, "data": "abc"}
 

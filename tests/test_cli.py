@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import fclf
-from fclf.cli import app
+from fclf.cli.main import app
 
 
 def test_version_option_prints_the_version():

@@ -1,4 +1,4 @@
-"""fclf.clip_preprocess: same pixels as transformers' CLIPImageProcessor; decode pipeline."""
+"""fclf.data.clip_preprocess: same pixels as transformers' CLIPImageProcessor; decode pipeline."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from mini_celeba import face_like_image
 from PIL import Image
 
-from fclf.clip_preprocess import (
+from fclf.data.clip_preprocess import (
     CLIP_MEAN,
     CLIP_STD,
     ClipPreprocess,

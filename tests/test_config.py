@@ -258,9 +258,9 @@ def test_library_defaults_match_the_params_schema():
     """fclf's ObjectiveWeights/TrainSettings defaults (used by benches and library
     callers) are the same numbers as the params defaults."""
     from fclf.config import Config
-    from fclf.losses import ObjectiveWeights
-    from fclf.run_definition import objective_weights, train_settings
-    from fclf.training import TrainSettings
+    from fclf.train.loop import TrainSettings
+    from fclf.train.losses import ObjectiveWeights
+    from fclf.train.run_definition import objective_weights, train_settings
 
     assert ObjectiveWeights() == objective_weights(Config())
     assert TrainSettings() == train_settings(Config())

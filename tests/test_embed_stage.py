@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fclf.embeddings_io import read_split
+from fclf.data.embeddings_io import read_split
 from fclf.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fclf.embeddings_io import (
+from fclf.data.embeddings_io import (
     FORMAT_VERSION,
     METADATA_KEY,
     EmbeddingSplit,

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
-from fclf.baselines import DirectionWalk, mean_directions
-from fclf.evaluation import METHODS, evaluate_transfer, run_edit
-from fclf.probes import AttributeProbes
-from fclf.synthetic import AMBIGUITY, CELEBA_LIKE, P_MALE, generate
-from fclf.targets import sample_targets, subsample_indices
+from fclf.data.synthetic import AMBIGUITY, CELEBA_LIKE, P_MALE, generate
+from fclf.evaluate.baselines import DirectionWalk, mean_directions
+from fclf.evaluate.probes import AttributeProbes
+from fclf.evaluate.protocol import METHODS, evaluate_transfer, run_edit
+from fclf.evaluate.targets import sample_targets, subsample_indices
 
 STEPS = 4
 BLOCK_KEYS = {
@@ -256,7 +256,7 @@ def test_subsample_indices():
 
 
 def test_bench_runs_on_a_small_split():
-    from fclf.bench_evaluate import bench_evaluate
+    from fclf.cli.bench_evaluate import bench_evaluate
 
     out = bench_evaluate(repeats=1, dim=32, identities={"train": 80, "val": 20, "test": 20})
     assert out["seconds"] > 0 and out["test_points"] > 20 and out["dim"] == 32

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.func import jacrev
 
-from fclf.field import VectorField
-from fclf.flow import flow_velocity, project_tangent, tangent_jvp, tangent_vjp
+from fclf.model.field import VectorField
+from fclf.model.flow import flow_velocity, project_tangent, tangent_jvp, tangent_vjp
 
 DIM, K, N, PROBES = 6, 3, 5, 4
 

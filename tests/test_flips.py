@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from fclf.flips import sample_flip_mask, sample_targets
+from fclf.train.flips import sample_flip_mask, sample_targets
 
 N, K = 50_000, 5
 Z_TOL = 4.5

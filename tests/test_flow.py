@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from fclf.field import VectorField
-from fclf.flow import INTEGRATORS, integrate, make_step, project_tangent, retract
+from fclf.model.field import VectorField
+from fclf.model.flow import INTEGRATORS, integrate, make_step, project_tangent, retract
 
 DIM, K, N = 8, 3, 6
 

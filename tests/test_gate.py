@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from fclf.cli import app
+from fclf.cli.main import app
 from fclf.config import GateConfig
-from fclf.gate import format_table, reproduction_checks, run_gate, threshold_checks
+from fclf.evaluate.gate import format_table, reproduction_checks, run_gate, threshold_checks
 
 GATE = GateConfig(min_flip_success=0.6, min_preservation=0.85, min_identity_top1=0.3,
                   reproduce_tolerance=0.02)

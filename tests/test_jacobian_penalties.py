@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch.func import jacrev
 
-from fclf.field import VectorField
-from fclf.flow import flow_velocity, project_tangent, tangent_jvp
-from fclf.jacobian_penalties import estimate_penalties, exact_penalties, rademacher
+from fclf.model.field import VectorField
+from fclf.model.flow import flow_velocity, project_tangent, tangent_jvp
+from fclf.model.jacobian_penalties import estimate_penalties, exact_penalties, rademacher
 
 DIM, K, N = 6, 3, 4
 REPEATS = 20_000
@@ -38,7 +38,7 @@ def setup_case(sphere: bool):
     full = jacrev(fn)(z).detach()
     idx = torch.arange(N)
     jac = full[idx, :, idx, :]
-    if sphere:  # the tangent Jacobian P J P (see fclf.flow.tangent_jvp)
+    if sphere:  # the tangent Jacobian P J P (see fclf.model.flow.tangent_jvp)
         proj = torch.eye(DIM, dtype=z.dtype) - z[:, :, None] * z[:, None, :]
         jac = proj @ jac @ proj
     return field, z, y, exact_penalties(jac), jac.diagonal(dim1=-2, dim2=-1).sum(-1)

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from fclf.field import VectorField
-from fclf.flow import integrate, retract
-from fclf.losses import COMPONENTS, ObjectiveWeights, fclf_objective, supervised_contrastive
+from fclf.model.field import VectorField
+from fclf.model.flow import integrate, retract
+from fclf.train.losses import COMPONENTS, ObjectiveWeights, fclf_objective, supervised_contrastive
 
 
 def reference_supcon(features: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:

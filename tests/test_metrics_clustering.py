@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from fclf.metrics import combination_labels, kmeans, kmeans_purity, silhouettes
+from fclf.evaluate.metrics import combination_labels, kmeans, kmeans_purity, silhouettes
 
 
 def _blobs(n_per=20, k=3, dim=6, spread=0.6, seed=0):

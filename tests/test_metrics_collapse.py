@@ -1,4 +1,4 @@
-from fclf.metrics import collapse_verdict
+from fclf.evaluate.metrics import collapse_verdict
 
 
 def test_healthy_set_is_not_collapsed():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fclf.metrics import effective_rank, rank_ratio
+from fclf.evaluate.metrics import effective_rank, rank_ratio
 
 
 @pytest.mark.parametrize("r", [1, 3, 7, 16])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fclf.metrics import identity_cosine, movement, step_lengths, step_statistics
+from fclf.evaluate.metrics import identity_cosine, movement, step_lengths, step_statistics
 
 
 def _unit(x):

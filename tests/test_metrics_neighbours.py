@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from fclf.metrics import distinct_fraction, identity_top1, nearest_neighbours, nearest_other
+from fclf.evaluate.metrics import (
+    distinct_fraction,
+    identity_top1,
+    nearest_neighbours,
+    nearest_other,
+)
 
 
 def _unit(x):

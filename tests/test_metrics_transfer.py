@@ -1,6 +1,6 @@
 import numpy as np
 
-from fclf.metrics import transfer_scores
+from fclf.evaluate.metrics import transfer_scores
 
 NAMES = ("A", "B", "C")
 

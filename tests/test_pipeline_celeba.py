@@ -23,7 +23,7 @@ from test_pipeline_dvc import (
 )
 
 from fclf.config import load_config
-from fclf.embeddings_io import read_split
+from fclf.data.embeddings_io import read_split
 
 pytest.importorskip("transformers")
 

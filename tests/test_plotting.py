@@ -157,7 +157,7 @@ def test_missing_inputs_fail_readably(tmp_path):
     (tmp_path / "params.yaml").write_text(PARAMS)
     done = run_stage(tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "metrics/transfer.json" in done.stderr and "evaluate_transfer" in done.stderr
+    assert "metrics/transfer.json" in done.stderr and "evaluate-transfer" in done.stderr
     assert not (tmp_path / "plots").exists()
 
 

@@ -7,9 +7,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
+from fclf.data.synthetic import generate
 from fclf.errors import DataError
-from fclf.probes import AttributeProbes
-from fclf.synthetic import generate
+from fclf.evaluate.probes import AttributeProbes
 
 
 @lru_cache(maxsize=1)

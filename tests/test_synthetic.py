@@ -21,7 +21,7 @@ import pytest
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
 from fclf.config import load_config
-from fclf.synthetic import SPLITS, generate
+from fclf.data.synthetic import SPLITS, generate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The embed -> clean_checkpoints -> train stages run as DVC runs them, in a scratch folder."""
+"""The embed -> clean-checkpoints -> train stages run as DVC runs them, in a scratch folder."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from fclf import checkpoint
-from fclf.model_io import load_model
+from fclf.model.model_io import load_model
+from fclf.train import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = REPO / "stages"
@@ -50,7 +50,7 @@ def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
         "DO_NOT_TRACK": "1",
     }
     done = subprocess.run(
-        [sys.executable, str(STAGES / f"{name}.py"), "--params", "params.yaml"],
+        [sys.executable, str(STAGES / f"{name.replace('-', '_')}.py"), "--params", "params.yaml"],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
@@ -65,7 +65,7 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS)
     run_stage(tmp_path, "embed")
-    first_clean = run_stage(tmp_path, "clean_checkpoints")
+    first_clean = run_stage(tmp_path, "clean-checkpoints")
     assert "absent" in first_clean.stdout
     marker = json.loads((tmp_path / "checkpoints" / "run.json").read_text())
 
@@ -89,8 +89,8 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     assert (tmp_path / "dvclive" / "train").is_dir()
 
     # --- more epochs: the same run, so training resumes -----------------------------------
-    # (train applies the same stale-checkpoint rule as clean_checkpoints before it starts;
-    # running clean_checkpoints here too would only cost another interpreter start.)
+    # (train applies the same stale-checkpoint rule as clean-checkpoints before it starts;
+    # running clean-checkpoints here too would only cost another interpreter start.)
     params.write_text(PARAMS.replace("epochs: 2", "epochs: 3"))
     resumed = run_stage(tmp_path, "train")
     assert "removed stale" not in resumed.stdout
@@ -104,7 +104,7 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     # --- another loss weight: a different run, the checkpoint is removed ------------------
     params.write_text(PARAMS.replace("epochs: 2", "epochs: 3")
                       .replace("lambda_identity: 0.1", "lambda_identity: 0.2"))
-    removed = run_stage(tmp_path, "clean_checkpoints")
+    removed = run_stage(tmp_path, "clean-checkpoints")
     assert "removed" in removed.stdout
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["run.json"]
     new_marker = json.loads((tmp_path / "checkpoints" / "run.json").read_text())

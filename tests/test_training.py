@@ -10,12 +10,13 @@ import math
 import pytest
 import torch
 
-from fclf import checkpoint, training
+from fclf.data.synthetic import generate
 from fclf.errors import FclfError
-from fclf.field import VectorField
-from fclf.losses import ObjectiveWeights
-from fclf.synthetic import generate
-from fclf.training import TrainSettings, train
+from fclf.model.field import VectorField
+from fclf.train import checkpoint
+from fclf.train import loop as training
+from fclf.train.loop import TrainSettings, train
+from fclf.train.losses import ObjectiveWeights
 
 NAMES = ["Smiling", "Young", "Male", "Eyeglasses", "Mustache"]
 DIM = 32

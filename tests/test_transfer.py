@@ -11,20 +11,16 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from fclf.cli import app
+from fclf.cli.main import app
+from fclf.cli.transfer.figure import PANEL_WIDTH, Panel, strip_panels
+from fclf.cli.transfer.inputs import make_target, parse_assignments, read_source
+from fclf.cli.transfer.nearest import Gallery
 from fclf.config import ModelConfig
-from fclf.embeddings_io import EmbeddingSplit, read_split, write_split
+from fclf.data.embeddings_io import EmbeddingSplit, read_split, write_split
 from fclf.errors import FclfError
-from fclf.field import build_field
-from fclf.model_io import edit_function, save_model
-from fclf.probes import AttributeProbes
-from fclf.transfer import (
-    Gallery,
-    make_target,
-    parse_assignments,
-    read_source,
-)
-from fclf.transfer_figure import PANEL_WIDTH, Panel, strip_panels
+from fclf.evaluate.probes import AttributeProbes
+from fclf.model.field import build_field
+from fclf.model.model_io import edit_function, save_model
 
 NAMES = ["Smiling", "Eyeglasses", "Male"]
 SYN_DIM = 32
@@ -42,9 +38,9 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from fclf.losses import ObjectiveWeights
-    from fclf.synthetic import generate
-    from fclf.training import TrainSettings, train
+    from fclf.data.synthetic import generate
+    from fclf.train.loop import TrainSettings, train
+    from fclf.train.losses import ObjectiveWeights
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("synthetic")
@@ -187,7 +183,7 @@ def test_bad_sources_fail_in_one_line(synthetic, tmp_path) -> None:
     assert_user_error(result, "was trained on attributes ['Smiling', 'Male', 'Eyeglasses'] but")
     result = invoke("--model", synthetic["root"] / "missing.pt", "--embeddings",
                     synthetic["emb"], "--image-id", "x", "--set", "Smiling=1")
-    assert_user_error(result, "checkpoint not found")
+    assert_user_error(result, "model file not found")
 
 
 # --- pure parts ----------------------------------------------------------------------------
@@ -260,8 +256,8 @@ def celeba(tmp_path_factory: pytest.TempPathFactory) -> dict:
     pytest.importorskip("transformers")
     from mini_celeba import save_tiny_clip, write_mini_celeba
 
-    from fclf.celeba_embed import embed_celeba
     from fclf.config import EmbedConfig
+    from fclf.data.celeba_embed import embed_celeba
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("celeba")

@@ -13,4 +13,5 @@
 - plot_data: the CSV tables `dvc plots` reads
 
 Nothing here knows where the pipeline keeps its files: callers pass paths and arrays.
+Plotting wing: may import the top-level helpers only.
 """

@@ -46,7 +46,7 @@ def edits_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "<edits>")
     missing = [key for key in need if key not in arrays]
     if missing:
         raise DataError(f"{source}: missing array(s) {', '.join(missing)}; "
-                        "rerun the evaluate_transfer stage")
+                        "rerun the evaluate-transfer stage")
     names = tuple(str(n) for n in np.asarray(arrays["attribute_names"]).reshape(-1))
     sources = np.asarray(arrays["source_embeddings"])
     n, k = len(sources), len(names)
@@ -83,7 +83,7 @@ def load_edits(path: str | Path) -> EditArtifacts:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except FileNotFoundError:
-        raise DataError(f"{path}: not found; run the evaluate_transfer stage first") from None
+        raise DataError(f"{path}: not found; run the evaluate-transfer stage first") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     return edits_from_arrays(arrays, str(path))
@@ -93,12 +93,12 @@ def method_blocks(metrics: Mapping, source: str = "<metrics>") -> dict[str, dict
     """The per-method metric blocks of transfer.json, in file order; 'fclf' must be one."""
     blocks = {m: b for m, b in metrics.items() if isinstance(b, dict) and "flip_success" in b}
     if "fclf" not in blocks:
-        raise DataError(f"{source}: no 'fclf' metric block; rerun the evaluate_transfer stage")
+        raise DataError(f"{source}: no 'fclf' metric block; rerun the evaluate-transfer stage")
     for method, block in blocks.items():
         missing = [key for key in BLOCK_KEYS if key not in block]
         if missing:
             raise DataError(f"{source}: {method} block lacks {', '.join(missing)}; "
-                            "rerun the evaluate_transfer stage")
+                            "rerun the evaluate-transfer stage")
     return blocks
 
 
@@ -107,7 +107,7 @@ def load_metrics(path: str | Path) -> dict:
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path}: not found; run the evaluate_transfer stage first") from None
+        raise DataError(f"{path}: not found; run the evaluate-transfer stage first") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(metrics, dict):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fclf.clip_preprocess import ClipPreprocess, load_pixels, map_batches
+from fclf.data.clip_preprocess import ClipPreprocess, load_pixels, map_batches
 
 VIT_B_32 = {
     "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -56,7 +56,7 @@ def bench_embed(
     """
     import torch
 
-    from fclf.clip_encoder import ClipEncoder, import_transformers
+    from fclf.data.clip_encoder import ClipEncoder, import_transformers
     from fclf.devices import resolve_device
 
     transformers = import_transformers()
@@ -83,8 +83,8 @@ def bench_embed(
             median = statistics.median(seconds[warmup:])
             results[precision] = {
                 "images_per_s": round(batch_size / median, 2),
-                "batch_seconds_median": round(median, 4),
-                "batch_seconds": [round(s, 4) for s in seconds[warmup:]],
+                "batch_seconds_median": round(median, 6),
+                "batch_seconds": [round(s, 6) for s in seconds[warmup:]],
             }
     return {
         "benchmark": "embed",

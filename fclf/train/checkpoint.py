@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from fclf.atomic import torch_save
+from fclf.atomic import torch_load, torch_save
 from fclf.errors import FclfError
 
 LATEST = "latest.pt"
@@ -44,13 +44,7 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
 
 def load(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint with weights_only=True (no arbitrary code on load)."""
-    path = Path(path)
-    if not path.exists():
-        raise FclfError(f"{path}: checkpoint not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise FclfError(f"{path}: not a readable checkpoint ({exc})") from None
+    return torch_load(path, "checkpoint")
 
 
 def describe_difference(

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fclf.baselines import (
+from fclf.data.embeddings_io import EmbeddingSplit
+from fclf.evaluate.baselines import (
     DirectionWalk,
     calibrate_strength,
     conditional_directions,
     mean_directions,
     walk_movement,
 )
-from fclf.embeddings_io import EmbeddingSplit
-from fclf.metrics import (
+from fclf.evaluate.metrics import (
     collapse_verdict,
     combination_labels,
     distinct_fraction,
@@ -40,8 +40,8 @@ from fclf.metrics import (
     step_statistics,
     transfer_scores,
 )
-from fclf.probes import AttributeProbes
-from fclf.targets import sample_targets, subsample_indices
+from fclf.evaluate.probes import AttributeProbes
+from fclf.evaluate.targets import sample_targets, subsample_indices
 
 EditFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(z (N, d) float32 unit sources, targets (N, k) int8 0/1) -> (num_steps+1, N, d) float32,

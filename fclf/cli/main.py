@@ -42,7 +42,7 @@ def bench_embed_command(
     precision: list[str] = typer.Option(["fp32", "bf16"], help="fp32 and/or bf16 (repeatable)"),
 ) -> None:
     """Images/s of the embed stage (JPEG -> CLIP ViT-B/32, random weights); prints JSON."""
-    from fclf.bench_embed import bench_embed
+    from fclf.cli.bench_embed import bench_embed
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("expected auto, cpu or cuda", param_hint="--device")
@@ -58,7 +58,7 @@ def bench_evaluate_command(
     threads: int | None = typer.Option(None, min=1, help="torch threads (default: all cores)"),
 ) -> None:
     """Seconds of the full transfer evaluation on a synthetic 20k-point split; prints JSON."""
-    from fclf.bench_evaluate import bench_evaluate
+    from fclf.cli.bench_evaluate import bench_evaluate
 
     typer.echo(json.dumps(bench_evaluate(repeats, threads=threads), indent=2))
 
@@ -74,7 +74,7 @@ def bench_train_command(
     div_estimator: str = typer.Option("corrected", help="corrected | paired"),
 ) -> None:
     """Samples/s of a full training step (all loss terms, backward, Adam); prints JSON."""
-    from fclf.bench_train import bench_train
+    from fclf.cli.bench_train import bench_train
 
     if div_estimator not in ("corrected", "paired"):
         raise typer.BadParameter("expected corrected or paired", param_hint="--div-estimator")
@@ -94,8 +94,8 @@ def data_report_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Attribute rates, P(attr | Male/Female), cone cosines and frozen-probe test accuracy."""
-    from fclf.data_report import data_report, format_report
-    from fclf.embeddings_io import read_split
+    from fclf.data.embeddings_io import read_split
+    from fclf.evaluate.data_report import data_report, format_report
 
     splits = {s: read_split(embeddings / f"{s}.parquet") for s in ("train", "val", "test")}
     report = data_report(splits)
@@ -116,7 +116,7 @@ def gate_command(
     the `gate` thresholds, or does not reproduce the reference metrics."""
     from fclf.config import load_config
     from fclf.errors import FclfError
-    from fclf.gate import format_table, run_gate
+    from fclf.evaluate.gate import format_table, run_gate
 
     def read(path: Path) -> dict:
         try:
@@ -164,7 +164,7 @@ def transfer_command(
 ) -> None:
     """Edit attributes of one face with the trained flow; show each step as the probes'
     read-out and the nearest real face (decoder-free)."""
-    from fclf.transfer import transfer_from_files
+    from fclf.cli.transfer.command import transfer_from_files
 
     def note(line: str) -> None:
         typer.echo(line, err=True)
@@ -187,7 +187,7 @@ def transfer_command(
         + (f"; image embedded in {t['embed_seconds']:.2f} s" if "embed_seconds" in t else "")
     )
     if out is not None:
-        from fclf.transfer_figure import write_transfer_figure
+        from fclf.cli.transfer.figure import write_transfer_figure
 
         if write_transfer_figure(report, out):
             say(f"transfer: wrote {out}")

@@ -8,8 +8,8 @@ import time
 import torch
 
 from fclf.devices import resolve_device
-from fclf.field import VectorField
-from fclf.losses import ObjectiveWeights, fclf_objective
+from fclf.model.field import VectorField
+from fclf.train.losses import ObjectiveWeights, fclf_objective
 
 
 def bench_train(

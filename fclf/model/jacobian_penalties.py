@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fclf.field import ForwardCache, VectorField
-from fclf.flow import tangent_jvp, tangent_vjp
+from fclf.model.field import ForwardCache, VectorField
+from fclf.model.flow import tangent_jvp, tangent_vjp
 
 
 @dataclass

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from fclf import checkpoint
-from fclf.atomic import torch_save
+from fclf.atomic import torch_load, torch_save
 from fclf.config import ModelConfig, to_dict
 from fclf.errors import FclfError
-from fclf.field import VectorField, build_field
-from fclf.flow import integrate
+from fclf.model.field import VectorField, build_field
+from fclf.model.flow import integrate
 
 MODEL_FORMAT = 1
 
@@ -34,7 +33,7 @@ def save_model(
 
 def load_model(path: str | Path) -> tuple[VectorField, ModelConfig, dict[str, Any]]:
     """(field in eval mode, its ModelConfig, the whole saved record)."""
-    record = checkpoint.load(path)
+    record = torch_load(path, "model file")
     if record.get("format") != MODEL_FORMAT:
         raise FclfError(f"{path}: not an fclf model file (format {record.get('format')!r})")
     model_config = ModelConfig(**record["model_config"])

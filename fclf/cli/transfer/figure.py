@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from fclf.cli.transfer.edit import TransferPath
+from fclf.cli.transfer.output import describe_source
 from fclf.errors import DataError
 from fclf.plotting.style import new_figure, save_png
-from fclf.transfer import TransferPath, describe_source
 
 PANEL_WIDTH = 1.75  # inches per face
 NAME_WIDTH = 12  # attribute names are cut to this in captions
@@ -58,7 +59,7 @@ def strip_panels(nearest: Sequence[Any]) -> list[Panel]:
 
 def load_face(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB pixels; a missing or unreadable file is a DataError."""
-    from fclf.clip_preprocess import decode_image
+    from fclf.data.clip_preprocess import decode_image
 
     try:
         return np.asarray(decode_image(Path(path)))
@@ -204,8 +205,8 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
 
 
 def write_transfer_figure(report, out: str | Path, dpi: int = 110) -> bool:
-    """Write `report`'s PNG (a `fclf.transfer.TransferReport`): the face strip when the
-    embeddings have CelebA images, else the read-out plot. True if faces were drawn."""
+    """Write `report`'s PNG (a `fclf.cli.transfer.command.TransferReport`): the face strip
+    when the embeddings have CelebA images, else the read-out plot. True if faces were drawn."""
     if report.image_dir is None:
         save_figure(readout_figure(report.source, report.path), out, dpi)
         return False

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from fclf.field import VectorField
-from fclf.flow import flow_velocity, integrate, retract
-from fclf.jacobian_penalties import estimate_penalties
+from fclf.model.field import VectorField
+from fclf.model.flow import flow_velocity, integrate, retract
+from fclf.model.jacobian_penalties import estimate_penalties
 
 COMPONENTS = ("loss", "contr", "curl", "div", "ident")
 

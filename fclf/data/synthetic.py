@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fclf.embeddings_io import EmbeddingSplit
+from fclf.data.embeddings_io import EmbeddingSplit
 
 SPLITS = ("train", "val", "test")
 

@@ -1,6 +1,6 @@
 """`fclf bench evaluate`: time the full transfer evaluation on a 20k-point split.
 
-Data: `fclf.synthetic.generate` with 2,000 train / 250 val / 2,000 test
+Data: `fclf.data.synthetic.generate` with 2,000 train / 250 val / 2,000 test
 identities at ~10 images each (about 20k / 2.5k / 20k points), dim 512, the
 five default attributes.
 
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
-from fclf.baselines import mean_directions, sphere_walk
-from fclf.evaluation import EditFn, evaluate_transfer
-from fclf.synthetic import generate
+from fclf.data.synthetic import generate
+from fclf.evaluate.baselines import mean_directions, sphere_walk
+from fclf.evaluate.protocol import EditFn, evaluate_transfer
 
 STAND_IN_STRENGTH = 0.2
 IDENTITIES = {"train": 2000, "val": 250, "test": 2000}

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from fclf import checkpoint
 from fclf.errors import FclfError
-from fclf.field import VectorField
-from fclf.flips import sample_targets
-from fclf.losses import COMPONENTS, ObjectiveWeights, fclf_objective
+from fclf.model.field import VectorField
+from fclf.train import checkpoint
+from fclf.train.flips import sample_targets
+from fclf.train.losses import COMPONENTS, ObjectiveWeights, fclf_objective
 
 VAL_SEED_OFFSET = 7919
 

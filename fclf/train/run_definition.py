@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fclf.config import Config, to_dict
-from fclf.losses import ObjectiveWeights
-from fclf.training import TrainSettings
+from fclf.train.loop import TrainSettings
+from fclf.train.losses import ObjectiveWeights
 
 # Keys that may change without invalidating a checkpoint: more epochs resume,
 # and the device does not change the math.
@@ -46,7 +46,7 @@ def compute_fingerprint(config: Config, train_embeddings: Any, train_attributes:
     The clean-checkpoints stage and the train stage both call this, so they
     can never disagree about whether a checkpoint is stale.
     """
-    from fclf.checkpoint import array_digest, fingerprint
+    from fclf.train.checkpoint import array_digest, fingerprint
 
     definition = run_definition(config, array_digest(train_embeddings, train_attributes))
     return fingerprint(definition), definition

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fclf.clip_preprocess import ClipPreprocess, load_preprocess
+from fclf.data.clip_preprocess import ClipPreprocess, load_preprocess
 from fclf.errors import DataError, FclfError
 
 MODEL_TYPES = {"clip": "CLIPModel", "clip_vision_model": "CLIPVisionModelWithProjection"}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from fclf.field import ForwardCache, VectorField
+from fclf.model.field import ForwardCache, VectorField
 
 INTEGRATORS = ("euler", "midpoint", "rk4")
 

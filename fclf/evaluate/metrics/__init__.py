@@ -8,17 +8,17 @@
 - collapse: the documented mode-collapse rule
 """
 
-from fclf.metrics.clustering import combination_labels, kmeans, kmeans_purity, silhouettes
-from fclf.metrics.collapse import collapse_verdict
-from fclf.metrics.diversity import effective_rank, rank_ratio
-from fclf.metrics.movement import identity_cosine, movement, step_lengths, step_statistics
-from fclf.metrics.neighbours import (
+from fclf.evaluate.metrics.clustering import combination_labels, kmeans, kmeans_purity, silhouettes
+from fclf.evaluate.metrics.collapse import collapse_verdict
+from fclf.evaluate.metrics.diversity import effective_rank, rank_ratio
+from fclf.evaluate.metrics.movement import identity_cosine, movement, step_lengths, step_statistics
+from fclf.evaluate.metrics.neighbours import (
     distinct_fraction,
     identity_top1,
     nearest_neighbours,
     nearest_other,
 )
-from fclf.metrics.transfer import transfer_scores
+from fclf.evaluate.metrics.transfer import transfer_scores
 
 __all__ = [
     "collapse_verdict",

@@ -8,6 +8,11 @@ baseline edits) can leak into the reader that scores it.
 Features are standardised for the fit (so lbfgs converges on unit vectors
 whose coordinates are ~1/sqrt(d)); the scaler is then folded into a raw-space
 `weights`/`bias`, which is what prediction and the InterFaceGAN baseline use.
+
+`class_weight` is passed to sklearn's LogisticRegression: None (the default)
+weighs every row alike; "balanced" weighs each class by n / (2 * n_class), so
+a rare attribute's positives are not traded away for accuracy on the negatives
+(the independent judge in `fclf.evaluate.judge` builds on that).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class AttributeProbes:
         attributes: np.ndarray,
         attribute_names: tuple[str, ...] | list[str],
         c: float = 1.0,
+        class_weight: str | None = None,
     ):
         x = np.asarray(embeddings, np.float64)
         y = np.asarray(attributes)
@@ -52,7 +58,7 @@ class AttributeProbes:
                     f"attribute {name!r} has only the value {int(classes[0])} in the probe "
                     "training split; a probe needs both classes"
                 )
-            model = LogisticRegression(C=c, max_iter=MAX_ITER)
+            model = LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=class_weight)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(xs, y[:, j])
@@ -65,11 +71,17 @@ class AttributeProbes:
         self._bias = bias
         self.attribute_names = names
         self.c = float(c)
+        self.class_weight = class_weight
 
     @classmethod
-    def from_split(cls, split, c: float = 1.0) -> AttributeProbes:
+    def from_split(
+        cls, split, c: float = 1.0, class_weight: str | None = None
+    ) -> AttributeProbes:
         """Fit on an `EmbeddingSplit` (use the train split: real, unedited points)."""
-        return cls(split.embeddings, split.attributes, split.attribute_names, c=c)
+        return cls(
+            split.embeddings, split.attributes, split.attribute_names, c=c,
+            class_weight=class_weight,
+        )
 
     @property
     def weights(self) -> np.ndarray:

@@ -31,11 +31,11 @@ import numpy as np
 from tqdm import tqdm
 
 from fclf.atomic import atomic_path, write_json
-from fclf.celeba import SPLIT_NAMES, CelebaIndex, read_celeba
-from fclf.clip_encoder import ClipEncoder, check_model_dir, load_clip_encoder
-from fclf.clip_preprocess import load_pixels, map_batches
 from fclf.config import EmbedConfig
-from fclf.embeddings_io import EmbeddingSplit, write_split
+from fclf.data.celeba import SPLIT_NAMES, CelebaIndex, read_celeba
+from fclf.data.clip_encoder import ClipEncoder, check_model_dir, load_clip_encoder
+from fclf.data.clip_preprocess import load_pixels, map_batches
+from fclf.data.embeddings_io import EmbeddingSplit, write_split
 from fclf.errors import DataError
 
 CACHE_FORMAT = 1

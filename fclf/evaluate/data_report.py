@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fclf.embeddings_io import EmbeddingSplit
-from fclf.probes import AttributeProbes
+from fclf.data.embeddings_io import EmbeddingSplit
+from fclf.evaluate.probes import AttributeProbes
 
 
 def _cosines(split: EmbeddingSplit, rng: np.random.Generator, pairs: int = 20000) -> dict:
