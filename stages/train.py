@@ -1,7 +1,9 @@
 """DVC stage `train`: fit the vector field; write models/fclf.pt and metrics/train.json.
 
-Resumes from checkpoints/latest.pt when it belongs to the same run (stale
-checkpoints are removed first), logs per-epoch losses with dvclive.
+`loss.objective` picks the family (contrastive | flow_matching); the `flow`
+horizon is trained and recorded in the model file. Resumes from
+checkpoints/latest.pt when it belongs to the same run (stale checkpoints are
+removed first), logs per-epoch losses with dvclive.
 """
 
 from pathlib import Path
@@ -72,7 +74,7 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     )
     logger(result.history)
     logger.live.end()
-    save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp})
+    save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp}, flow=config.flow)
     last = result.history[-1]
     write_json(TRAIN_METRICS, {
         "epochs": last["epoch"],

@@ -147,8 +147,13 @@ BAD_VALUES = [
     ("train", "learning_rate", "fast", "'fast'", "a number"),
     ("model", "sphere", "1", "1", "true or false"),
     ("data", "celeba_root", "12", "12", "a string"),
-    ("eval", "split", "tset", "'tset'", "one of 'train', 'val', 'test'"),
-    ("model", "integrator", "rk5", "'rk5'", "one of 'euler', 'midpoint', 'rk4'"),
+    ("eval", "transfer_mode", "singel", "'singel'", "one of 'single', 'multi'"),
+    ("flow", "integrator", "rk5", "'rk5'", "one of 'euler', 'midpoint', 'rk4'"),
+    ("flow", "num_steps", "0", "0", ">= 1"),
+    ("flow", "step_size", "0", "0.0", "> 0"),
+    ("loss", "objective", "gan", "'gan'", "one of 'contrastive', 'flow_matching'"),
+    ("loss", "positives", "0", "0", ">= 1"),
+    ("train", "checkpoint_gradients", "yes please", "'yes please'", "true or false"),
     ("train", "epochs", "null", "null", "null is not allowed"),
     ("data", "source", "null", "null", "null is not allowed"),
     ("data", "attributes", "[]", "[]", "at least 1 item"),
@@ -259,8 +264,27 @@ def test_library_defaults_match_the_params_schema():
     callers) are the same numbers as the params defaults."""
     from fclf.config import Config
     from fclf.train.loop import TrainSettings
-    from fclf.train.losses import ObjectiveWeights
+    from fclf.train.objectives import ObjectiveWeights
     from fclf.train.run_definition import objective_weights, train_settings
 
     assert ObjectiveWeights() == objective_weights(Config())
     assert TrainSettings() == train_settings(Config())
+
+
+@pytest.mark.parametrize(("section", "key", "moved_to"), [
+    ("train", "alpha", "flow.step_size"), ("train", "flow_steps", "flow.num_steps"),
+    ("model", "integrator", "flow.integrator"),
+])
+def test_keys_replaced_by_the_flow_section_are_unknown(tmp_path, section, key, moved_to):
+    """One horizon: the old training-only step keys are gone (the `flow` section holds it)."""
+    message = error_of(write(tmp_path, HEADER + f"{section}:\n  {key}: 1\n"))
+    assert f"unknown key '{section}.{key}'" in message
+    assert Config().flow.num_steps * Config().flow.step_size == pytest.approx(1.0)
+    assert hasattr(Config().flow, moved_to.split(".")[1])
+
+
+def test_the_collapsed_preset_of_the_readme_still_parses(tmp_path):
+    text = ("loss:\n  lambda_identity: 0\ntrain:\n  flip_prob: 0\n  learning_rate: 0.0001\n"
+            "model:\n  sphere: false\n")
+    config = load_config(write(tmp_path, text))
+    assert config.loss.lambda_identity == 0 and not config.model.sphere

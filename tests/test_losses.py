@@ -1,4 +1,4 @@
-"""The supervised contrastive loss and the FCLF objective."""
+"""The objective families: registry, contrastive (end point vs real bank points), flow matching."""
 
 from __future__ import annotations
 
@@ -7,120 +7,105 @@ import math
 import pytest
 import torch
 
-from fclf.model.field import VectorField
-from fclf.model.flow import integrate, retract
-from fclf.train.losses import COMPONENTS, ObjectiveWeights, fclf_objective, supervised_contrastive
+from fclf.config import OBJECTIVES as CONFIG_OBJECTIVES
+from fclf.model.field import Condition, VectorField
+from fclf.model.flow import geodesic_angle, integrate, retract, slerp, slerp_velocity
+from fclf.train.bank import CodeBank, row_codes
+from fclf.train.objectives import (
+    OBJECTIVES,
+    Batch,
+    FlowSettings,
+    ObjectiveWeights,
+    components,
+    fclf_objective,
+    get_objective,
+)
+from fclf.train.objectives.contrastive import bank_contrastive, draw_pool
+from fclf.train.objectives.flow_matching import (
+    assign,
+    c2ot_partners,
+    coupling_cost,
+    target_velocity,
+)
+
+DIM, K, N = 8, 3, 24
 
 
-def reference_supcon(features: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
-    """Straightforward loops: positives = other rows with the identical label vector."""
-    x = [f / math.sqrt(sum(float(v) ** 2 for v in f)) for f in features.double()]
-    rows = [tuple(int(v) for v in row) for row in labels]
-    n = len(x)
-    sim = [[float(x[i] @ x[j]) / temperature for j in range(n)] for i in range(n)]
-    per_anchor = []
-    for i in range(n):
-        positives = [j for j in range(n) if j != i and rows[j] == rows[i]]
-        if not positives:
-            continue
-        log_denominator = math.log(sum(math.exp(sim[i][k]) for k in range(n) if k != i))
-        per_anchor.append(-sum(sim[i][j] - log_denominator for j in positives) / len(positives))
-    return sum(per_anchor) / len(per_anchor) if per_anchor else 0.0
+def test_registry_matches_the_params_schema_and_every_family_has_the_interface():
+    assert tuple(OBJECTIVES) == CONFIG_OBJECTIVES
+    for name, module in OBJECTIVES.items():
+        assert module.COMPONENTS[0] == "loss" and len(set(module.COMPONENTS)) > 1
+        assert callable(module.batch_loss)
+        assert components(name) == module.COMPONENTS
+    with pytest.raises(ValueError, match="unknown objective 'gan'"):
+        get_objective("gan")
 
 
-LABELS = torch.tensor([
-    [0, 0, 0, 0, 0],
-    [0, 0, 0, 0, 0],  # an all-zero pair: positives (the old y·yᵀ == 5 rule missed them)
-    [1, 1, 1, 1, 1],
-    [1, 1, 1, 1, 1],
-    [1, 1, 1, 1, 1],
-    [1, 0, 1, 0, 0],
-    [1, 0, 1, 0, 1],  # differs from the row above in one attribute only: not a positive
-    [0, 1, 0, 0, 0],  # no positive at all: skipped as an anchor
-])
+# --- the contrastive loss against real bank points ---------------------------------------
+
+
+def reference_bank_contrastive(anchors, pool, positive, temperature) -> float:
+    """Loops: -log(sum over positives of exp(cos/t) / sum over the pool), averaged."""
+    def unit(v):
+        return v / math.sqrt(sum(float(x) ** 2 for x in v))
+
+    a = [unit(x) for x in anchors.double()]
+    p = [unit(x) for x in pool.double()]
+    losses = []
+    for i in range(len(a)):
+        sims = [math.exp(float(a[i] @ p[j]) / temperature) for j in range(len(p))]
+        pos = sum(s for j, s in enumerate(sims) if positive[i, j])
+        if pos:
+            losses.append(-math.log(pos / sum(sims)))
+    return sum(losses) / len(losses) if losses else 0.0
 
 
 @pytest.mark.parametrize("temperature", [0.07, 0.5, 2.0])
-def test_matches_the_loop_reference(temperature):
-    features = torch.randn(len(LABELS), 6, generator=torch.Generator().manual_seed(0),
-                           dtype=torch.float64)
-    got = supervised_contrastive(features * 3.0, LABELS, temperature)  # scale-invariant
-    assert got.item() == pytest.approx(reference_supcon(features, LABELS, temperature), rel=1e-12)
+def test_bank_contrastive_matches_the_loop_reference(temperature):
+    gen = torch.Generator().manual_seed(0)
+    anchors = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    pool = torch.randn(9, 5, generator=gen, dtype=torch.float64)
+    positive = torch.rand(6, 9, generator=gen) < 0.3
+    positive[0] = False  # an anchor without positives is skipped
+    positive[1, 0] = True
+    got = bank_contrastive(anchors * 3.0, pool, positive, temperature).item()
+    want = reference_bank_contrastive(anchors, pool, positive, temperature)
+    assert got == pytest.approx(want, rel=1e-12)
 
 
-def test_matches_the_reference_on_random_batches_with_many_attributes():
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(5):
-        labels = torch.randint(0, 2, (24, 3), generator=gen)  # 8 codes: plenty of positives
-        labels[:, 2] = 0
-        features = torch.randn(24, 4, generator=gen, dtype=torch.float64)
-        got = supervised_contrastive(features, labels, 0.1).item()
-        assert got == pytest.approx(reference_supcon(features, labels, 0.1), rel=1e-12)
-
-
-def test_all_zero_rows_are_positives_of_each_other():
-    labels = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
-    close = torch.tensor([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0]], dtype=torch.float64)
-    far = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.9, 0.1]], dtype=torch.float64)
-    loss_close = supervised_contrastive(close, labels, 0.5)
-    loss_far = supervised_contrastive(far, labels, 0.5)
-    assert loss_close.item() > 0
-    assert loss_close < loss_far, "pulling the two all-zero rows together lowers the loss"
-    assert loss_close.item() == pytest.approx(reference_supcon(close, labels, 0.5), rel=1e-12)
-
-
-def test_self_is_not_a_positive_nor_in_the_denominator():
-    # Two identical labels, features at an angle: the loss is -log softmax over the other row
-    # only, i.e. exactly 0 (a row paired with itself would contribute log 2 or more).
-    labels = torch.tensor([[1, 0], [1, 0]])
-    features = torch.tensor([[1.0, 0.0], [0.6, 0.8]], dtype=torch.float64)
-    assert supervised_contrastive(features, labels, 0.1).item() == pytest.approx(0.0, abs=1e-12)
-
-
-def test_anchors_without_positives_are_skipped():
-    labels = LABELS[:2].clone()
-    features = torch.randn(2, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    extra_labels = torch.cat([labels, torch.tensor([[0, 1, 1, 1, 1]])])
-    extra_features = torch.cat([features, features[:1] * -1])
-    # The third row has no positive: it changes the denominators of rows 0 and 1 but adds
-    # no anchor of its own.
-    got = supervised_contrastive(extra_features, extra_labels, 0.2).item()
-    assert got == pytest.approx(reference_supcon(extra_features, extra_labels, 0.2), rel=1e-12)
-
-
-def test_small_temperature_with_large_logits_stays_finite():
-    gen = torch.Generator().manual_seed(3)
-    base = torch.randn(1, 16, generator=gen)
-    features = (base + 1e-3 * torch.randn(32, 16, generator=gen)) * 1e4  # cosine ~1: logits ~100
-    features.requires_grad_(True)
-    labels = torch.randint(0, 2, (32, 2), generator=gen)
-    loss = supervised_contrastive(features, labels, 0.01)
-    assert torch.isfinite(loss)
+def test_bank_contrastive_is_lower_near_a_positive_and_finite_at_small_temperatures():
+    pool = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    positive = torch.tensor([[True, False, False]])
+    near = bank_contrastive(torch.tensor([[0.9, 0.1]], dtype=torch.float64), pool, positive, 0.1)
+    far = bank_contrastive(torch.tensor([[0.1, 0.9]], dtype=torch.float64), pool, positive, 0.1)
+    assert near < far
+    anchors = (pool[:1] * 1e4).requires_grad_(True)
+    loss = bank_contrastive(anchors, pool, positive, 1e-3)
     loss.backward()
-    assert torch.isfinite(features.grad).all()
-    assert loss.item() == pytest.approx(reference_supcon(features.detach(), labels, 0.01),
-                                        rel=1e-4)
+    assert torch.isfinite(loss) and torch.isfinite(anchors.grad).all()
 
 
-def test_no_positives_gives_zero_with_a_gradient():
-    features = torch.randn(3, 4, requires_grad=True)
-    labels = torch.tensor([[0, 0], [0, 1], [1, 0]])
-    loss = supervised_contrastive(features, labels, 0.07)
+def test_bank_contrastive_without_positives_is_zero_with_a_gradient():
+    anchors = torch.randn(3, 4, requires_grad=True)
+    loss = bank_contrastive(anchors, torch.randn(5, 4), torch.zeros(3, 5, dtype=torch.bool), 0.1)
     assert loss.item() == 0.0 and loss.requires_grad
-    loss.backward()
-    assert torch.equal(features.grad, torch.zeros_like(features))
 
 
-# --- the FCLF objective ------------------------------------------------------------------
+# --- a small world ----------------------------------------------------------------------
 
 
-def objective_setup(seed: int = 0):
+def world(seed: int = 0, n_bank: int = 200):
     torch.manual_seed(seed)
-    field = VectorField(8, 3, hidden_dim=16, attribute_embed_dim=4)
+    field = VectorField(DIM, K, hidden_dim=16, attribute_embed_dim=4, init_scale=0.1)
     gen = torch.Generator().manual_seed(seed + 1)
-    z = retract(torch.randn(24, 8, generator=gen))
-    targets = torch.randint(0, 2, (24, 3), generator=gen, dtype=torch.int8)
-    return field, z, targets
+    bank_y = torch.randint(0, 2, (n_bank, K), generator=gen)
+    bank_z = retract(torch.randn(n_bank, DIM, generator=gen) + 0.5 * (2 * bank_y.float() - 1)
+                     @ torch.randn(K, DIM, generator=gen))
+    source = bank_y[:N].clone()
+    target = source.clone()
+    target[: N // 2, 0] = 1 - target[: N // 2, 0]  # half the rows flip attribute 0
+    target[: N // 4, 1] = 1 - target[: N // 4, 1]  # a quarter flip attribute 1 too
+    return field, Batch(bank_z[:N], target, source), CodeBank(bank_z, bank_y)
 
 
 TERMS = {
@@ -133,12 +118,12 @@ TERMS = {
 
 @pytest.mark.parametrize("sphere", [True, False])
 @pytest.mark.parametrize("term", list(TERMS))
-def test_every_term_alone_sends_gradients_to_the_field(term, sphere):
-    field, z, targets = objective_setup()
-    weights = ObjectiveWeights(**TERMS[term])
-    parts = fclf_objective(field, z, targets, weights, alpha=0.1, sphere=sphere,
-                           generator=torch.Generator().manual_seed(0))
-    assert set(parts) == set(COMPONENTS)
+def test_every_contrastive_term_alone_sends_gradients_to_the_field(term, sphere):
+    field, batch, bank = world()
+    parts = fclf_objective(field, batch, bank, ObjectiveWeights(**TERMS[term]),
+                           FlowSettings(num_steps=3, sphere=sphere),
+                           torch.Generator().manual_seed(0))
+    assert set(parts) == set(components("contrastive"))
     assert parts["loss"].item() == pytest.approx(parts[term].item(), rel=1e-6)
     parts["loss"].backward()
     grads = {name: p.grad for name, p in field.named_parameters()}
@@ -146,35 +131,148 @@ def test_every_term_alone_sends_gradients_to_the_field(term, sphere):
         assert grads[name] is not None and grads[name].abs().max() > 0, (term, name)
 
 
-@pytest.mark.parametrize(("integrator", "flow_steps"), [("euler", 3), ("midpoint", 1), ("rk4", 2)])
-def test_objective_with_other_integrators(integrator, flow_steps):
-    field, z, targets = objective_setup()
-    weights = ObjectiveWeights(lambda_contrastive=0.0, lambda_curl=0.0, lambda_div=0.0,
-                               lambda_identity=1.0)
-    parts = fclf_objective(field, z, targets, weights, alpha=0.1, flow_steps=flow_steps,
-                           integrator=integrator)
+@pytest.mark.parametrize(("integrator", "num_steps", "step_size"),
+                         [("euler", 10, 0.1), ("euler", 3, 0.2), ("midpoint", 2, 0.5),
+                          ("rk4", 2, 0.3)])
+def test_contrastive_reads_the_end_of_the_whole_horizon(integrator, num_steps, step_size):
+    """ident is the end-point displacement of the full flow (no-op rows: exactly 0), and the
+    contrastive term is computed on those end points."""
+    field, batch, bank = world()
+    weights = ObjectiveWeights(lambda_curl=0.0, lambda_div=0.0, lambda_identity=1.0)
+    flow = FlowSettings(num_steps=num_steps, step_size=step_size, integrator=integrator)
+    parts = fclf_objective(field, batch, bank, weights, flow, torch.Generator().manual_seed(4))
     with torch.no_grad():
-        end = integrate(field, z, targets.float(), num_steps=flow_steps, step_size=0.1,
-                        integrator=integrator)
-    assert parts["ident"].item() == pytest.approx((end - z).pow(2).sum(-1).mean().item(),
-                                                  rel=1e-5)
-    parts["loss"].backward()
-    assert field.output.weight.grad.abs().max() > 0
+        end = integrate(field, batch.z, batch.condition(), num_steps=num_steps,
+                        step_size=step_size, integrator=integrator)
+    moved = (end - batch.z).pow(2).sum(-1)
+    assert torch.equal(moved[N // 2:], torch.zeros(N - N // 2)), "no-op rows do not move"
+    assert parts["ident"].item() == pytest.approx(moved.mean().item(), rel=1e-5)
+    active = torch.arange(N // 2)
+    pool, mask, _ = draw_pool(bank, batch.target[active], weights.positives,
+                              _generator_after_penalties(batch, weights, flow, 4))
+    want = bank_contrastive(end[active], bank.embeddings[pool], mask, weights.temperature)
+    assert parts["contr"].item() == pytest.approx(want.item(), rel=1e-5)
 
 
-def test_objective_total_is_the_weighted_sum():
-    field, z, targets = objective_setup()
+def _generator_after_penalties(batch, weights, flow, seed):
+    """The generator state the contrastive objective draws its pool with (after the probes)."""
+    gen = torch.Generator().manual_seed(seed)
+    n_active = int(batch.condition().active.sum())
+    torch.randn((weights.probes, n_active, batch.z.shape[1]), generator=gen)
+    return gen
+
+
+def test_contrastive_total_is_the_weighted_sum_and_no_op_batches_are_zero():
+    field, batch, bank = world()
     weights = ObjectiveWeights(lambda_contrastive=0.5, lambda_curl=2.0, lambda_div=3.0,
                                lambda_identity=4.0, probes=2)
-    parts = fclf_objective(field, z, targets, weights, alpha=0.2,
-                           generator=torch.Generator().manual_seed(0))
+    parts = fclf_objective(field, batch, bank, weights, FlowSettings(),
+                           torch.Generator().manual_seed(0))
     total = (0.5 * parts["contr"] + 2.0 * parts["curl"] + 3.0 * parts["div"]
              + 4.0 * parts["ident"])
     assert parts["loss"].item() == pytest.approx(total.item(), rel=1e-6)
-    # The euler/one-step shortcut agrees with the integrator.
-    with torch.no_grad():
-        end = integrate(field, z, targets.float(), num_steps=1, step_size=0.2)
-    assert parts["ident"].item() == pytest.approx((end - z).pow(2).sum(-1).mean().item(),
-                                                  rel=1e-5)
-    assert parts["contr"].item() == pytest.approx(
-        supervised_contrastive(end, targets, weights.temperature).item(), rel=1e-5)
+    noop = Batch(batch.z, batch.source, batch.source)
+    for name in OBJECTIVES:
+        zero = fclf_objective(field, noop, bank, ObjectiveWeights(objective=name),
+                              FlowSettings(), torch.Generator().manual_seed(0))
+        assert all(float(v.detach()) == 0.0 for v in zero.values())
+        zero["loss"].backward()  # still a graph (a batch with nothing to learn is legal)
+
+
+# --- flow matching ----------------------------------------------------------------------
+
+
+def test_c2ot_coupling_is_a_bijection_within_each_code_and_never_crosses_codes():
+    gen = torch.Generator().manual_seed(0)
+    sources = retract(torch.randn(40, DIM, generator=gen))
+    targets = retract(torch.randn(40, DIM, generator=gen))
+    groups = torch.randint(0, 5, (40,), generator=gen)
+    shuffled = groups[torch.randperm(40, generator=gen)]
+    cost = coupling_cost(sources, targets, groups, shuffled, 1.0)
+    assert torch.isinf(cost[groups[:, None] != shuffled[None, :]]).all()
+    perm = assign(cost, groups, shuffled)
+    assert sorted(perm.tolist()) == list(range(40)), "a bijection"
+    assert torch.equal(shuffled[perm], groups), "never across codes"
+    # optimal within each code: no pair swap inside a code lowers the total cost
+    total = cost[torch.arange(40), perm].sum()
+    for i in range(40):
+        for j in range(40):
+            if groups[i] == groups[j] and i != j:
+                swapped = total - cost[i, perm[i]] - cost[j, perm[j]] + cost[i, perm[j]] \
+                    + cost[j, perm[i]]
+                assert swapped >= total - 1e-9
+    with pytest.raises(ValueError, match="sources but"):
+        assign(cost[:, :39], groups, shuffled[:39])
+
+
+def test_c2ot_partners_are_real_points_of_the_target_code_and_closer_than_independent():
+    field, batch, bank = world(n_bank=400)
+    z, target = batch.z, batch.target
+    gen = torch.Generator().manual_seed(0)
+    partners = c2ot_partners(bank, z, target, 30.0, gen)
+    assert torch.equal(bank.group[partners], bank.groups(target))
+    real = {tuple(row.tolist()) for row in bank.embeddings}
+    assert all(tuple(row.tolist()) in real for row in bank.embeddings[partners])
+    independent = c2ot_partners(bank, z, target, 0.0, torch.Generator().manual_seed(0))
+    ot_cost = geodesic_angle(z, bank.embeddings[partners]).pow(2).sum()
+    ind_cost = geodesic_angle(z, bank.embeddings[independent]).pow(2).sum()
+    assert ot_cost < ind_cost
+    # same draws, only the pairing differs
+    assert sorted(partners.tolist()) == sorted(independent.tolist())
+
+
+@pytest.mark.parametrize(("num_steps", "step_size"), [(10, 0.1), (4, 0.25), (8, 0.25)])
+def test_integrating_the_exact_target_velocity_lands_on_the_partner(num_steps, step_size):
+    """The FM target is scaled so the flow's horizon num_steps * step_size covers time 1."""
+    gen = torch.Generator().manual_seed(0)
+    z = retract(torch.randn(5, DIM, generator=gen, dtype=torch.float64))
+    x1 = retract(torch.randn(5, DIM, generator=gen, dtype=torch.float64))
+    horizon = num_steps * step_size
+    angle = geodesic_angle(z, x1)
+
+    class ExactField(torch.nn.Module):
+        """The autonomous field whose flow is the geodesic z -> x1 traversed in `horizon`."""
+
+        def forward(self, point, condition):
+            towards = x1 - point * (x1 * point).sum(-1, keepdim=True)
+            towards = torch.nn.functional.normalize(towards, dim=-1)
+            return towards * angle[:, None] / horizon
+
+    cond = Condition.of(torch.ones(5, 1, dtype=torch.float64),
+                        torch.ones(5, 1, dtype=torch.float64))
+    # the horizon's own steps land close; refined steps (same horizon) converge onto x1
+    errors = []
+    for refine in (1, 10, 100):
+        end = integrate(ExactField(), z, cond, num_steps=num_steps * refine,
+                        step_size=step_size / refine)
+        errors.append(float((end - x1).norm(dim=-1).max()))
+    assert errors[0] < 0.1 and errors[2] < 1e-3
+    assert errors[2] < errors[1] / 5 < errors[0] / 25  # first order: the integrator's error
+    # and that field is what flow matching regresses on, at every t
+    t = torch.tensor([0.0, 0.2, 0.5, 0.8, 0.95], dtype=torch.float64)
+    z_t, u = target_velocity(z, x1, t, horizon)
+    torch.testing.assert_close(z_t, slerp(z, x1, t))
+    torch.testing.assert_close(u, ExactField()(z_t, cond), rtol=0, atol=1e-9)
+    torch.testing.assert_close(u * horizon, slerp_velocity(z, x1, t))
+
+
+def test_flow_matching_loss_and_gradients():
+    field, batch, bank = world()
+    weights = ObjectiveWeights(objective="flow_matching", lambda_curl=0.5, lambda_div=0.25)
+    parts = fclf_objective(field, batch, bank, weights, FlowSettings(),
+                           torch.Generator().manual_seed(0))
+    assert set(parts) == set(components("flow_matching"))
+    total = parts["fm"] + 0.5 * parts["curl"] + 0.25 * parts["div"]
+    assert parts["loss"].item() == pytest.approx(total.item(), rel=1e-6)
+    assert parts["fm"] > 0 and parts["pair"] > 0
+    parts["loss"].backward()
+    assert field.output.weight.grad.abs().max() > 0
+    assert field.input_z.weight.grad.abs().max() > 0
+    with pytest.raises(ValueError, match="sphere"):
+        fclf_objective(field, batch, bank, weights, FlowSettings(sphere=False))
+
+
+def test_codes_are_whole_label_vectors():
+    labels = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1], [1, 0, 1]])
+    codes = row_codes(labels)
+    assert codes.tolist() == [0, 1, 4, 5, 5]

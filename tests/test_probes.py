@@ -63,3 +63,24 @@ def test_single_class_attribute_is_a_data_error():
     attrs[:, 3] = 0
     with pytest.raises(DataError, match="Eyeglasses"):
         AttributeProbes(train.embeddings, attrs, train.attribute_names)
+
+
+def test_class_weight_is_passed_to_the_logistic_regressions():
+    train, test = _splits()["train"], _splits()["test"]
+    balanced = AttributeProbes.from_split(train, c=1.0, class_weight="balanced")
+    assert balanced.class_weight == "balanced" and _probes().class_weight is None
+    for j in range(len(DEFAULT_ATTRIBUTES)):
+        pipe = make_pipeline(
+            StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+        )
+        pipe.fit(train.embeddings.astype(np.float64), train.attributes[:, j])
+        expected = pipe.predict_proba(test.embeddings.astype(np.float64))[:, 1]
+        np.testing.assert_allclose(
+            balanced.predict_proba(test.embeddings)[:, j], expected, atol=1e-6
+        )
+    # Balancing moves every rare attribute's threshold towards its positives.
+    rare = [j for j in range(len(DEFAULT_ATTRIBUTES)) if train.attributes[:, j].mean() < 0.2]
+    assert rare
+    plain_rate = _probes().predict(test.embeddings)[:, rare].mean(axis=0)
+    balanced_rate = balanced.predict(test.embeddings)[:, rare].mean(axis=0)
+    assert (balanced_rate > plain_rate).all(), (balanced_rate, plain_rate)

@@ -21,7 +21,7 @@ import pytest
 
 from fclf.attributes import DEFAULT_ATTRIBUTES
 from fclf.config import load_config
-from fclf.data.synthetic import SPLITS, generate
+from fclf.data.synthetic import ALL_SPLITS, SPLITS, generate, generate_world, required_dim
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,18 +48,31 @@ def large():
     return split
 
 
-@pytest.fixture(scope="module")
-def default_splits():
-    """The data set exactly as params.yaml makes it (default sizes, dim 512)."""
+def params_world(**overrides):
+    """(splits, truth) exactly as params.yaml makes them (default sizes, dim 512)."""
     config = load_config(REPO / "params.yaml")
     syn = config.data.synthetic
-    return generate(
-        config.data.attributes,
-        {"train": syn.train_identities, "val": syn.val_identities, "test": syn.test_identities},
-        images_per_identity=syn.images_per_identity, dim=syn.dim, cone_cosine=syn.cone_cosine,
-        same_identity_cosine=syn.same_identity_cosine,
-        attribute_strength=syn.attribute_strength, seed=config.data.seed,
-    )
+    knobs = {
+        "images_per_identity": syn.images_per_identity, "dim": syn.dim,
+        "cone_cosine": syn.cone_cosine, "same_identity_cosine": syn.same_identity_cosine,
+        "attribute_strength": syn.attribute_strength, "seed": config.data.seed,
+        "attribute_context": syn.attribute_context, "identity_groups": syn.identity_groups,
+        "look_alike_cosine": syn.look_alike_cosine, "nuisance_rank": syn.nuisance_rank,
+        "identity_rank": syn.identity_rank,
+    }
+    sizes = {"train": syn.train_identities, "val": syn.val_identities,
+             "test": syn.test_identities, "judge": syn.judge_identities}
+    return generate_world(config.data.attributes, sizes, **{**knobs, **overrides})
+
+
+@pytest.fixture(scope="module")
+def default_world():
+    return params_world()
+
+
+@pytest.fixture(scope="module")
+def default_splits(default_world):
+    return default_world[0]
 
 
 def column(split, name: str) -> np.ndarray:
@@ -175,6 +188,82 @@ def test_invalid_arguments_are_rejected():
         small(cone_cosine=0.8, same_identity_cosine=0.7)
     with pytest.raises(ValueError, match="too small"):
         small(dim=6)
+    with pytest.raises(ValueError, match="unknown split"):
+        generate(["Male"], {"train": 3, "holdout": 2}, dim=16)
+    with pytest.raises(ValueError, match="look_alike_cosine"):
+        small(identity_groups=3, look_alike_cosine=0.9)
+    with pytest.raises(ValueError, match="look_alike_cosine"):
+        small(identity_groups=3, look_alike_cosine=0.5)
+    small(identity_groups=1, look_alike_cosine=0.9)  # unused without groups
+
+
+def test_too_small_dim_names_the_dim_the_world_needs():
+    need = required_dim(5, attribute_context=1.0, identity_groups=4, nuisance_rank=8)
+    assert need == 1 + 5 + (4 * 5 + 5 * 4) + 8 + 1
+    with pytest.raises(ValueError, match=f"needs dim >= {need}"):
+        small(dim=need - 1, attribute_context=1.0, identity_groups=4, nuisance_rank=8)
+    small(dim=need, attribute_context=1.0, identity_groups=4, nuisance_rank=8)
+    assert required_dim(5) == 7  # the linear world: axis, 5 directions, 1 identity dim
+
+
+# -- the judge split and the world knobs ------------------------------------------------
+
+
+def test_judge_split_is_identity_disjoint_and_leaves_the_others_unchanged():
+    sizes = {"train": 30, "val": 8, "test": 8}
+    without = small()
+    with_judge = generate(list(DEFAULT_ATTRIBUTES), {**sizes, "judge": 12}, dim=32, seed=0)
+    assert tuple(with_judge) == ALL_SPLITS
+    for s in SPLITS:
+        np.testing.assert_array_equal(without[s].embeddings, with_judge[s].embeddings)
+        np.testing.assert_array_equal(without[s].image_ids, with_judge[s].image_ids)
+    judge = with_judge["judge"]
+    assert len(set(judge.identities.tolist())) == 12
+    others = set(np.concatenate([with_judge[s].identities for s in SPLITS]).tolist())
+    assert not others & set(judge.identities.tolist())
+    image_ids = np.concatenate([with_judge[s].image_ids for s in ALL_SPLITS])
+    assert len(set(image_ids.tolist())) == len(image_ids)
+    assert judge.metadata["split"] == "judge"
+
+
+WORLD = {"attribute_context": 1.0, "identity_groups": 4, "look_alike_cosine": 0.7,
+         "nuisance_rank": 8, "identity_rank": 40}
+
+
+def test_world_knobs_change_geometry_not_people_or_labels():
+    sizes = {"train": 40, "val": 8, "test": 8, "judge": 8}
+    linear = generate(list(DEFAULT_ATTRIBUTES), sizes, dim=128, seed=3)
+    world = generate(list(DEFAULT_ATTRIBUTES), sizes, dim=128, seed=3, **WORLD)
+    for s in ALL_SPLITS:
+        np.testing.assert_array_equal(linear[s].attributes, world[s].attributes)
+        np.testing.assert_array_equal(linear[s].identities, world[s].identities)
+        np.testing.assert_array_equal(linear[s].image_ids, world[s].image_ids)
+        assert not np.allclose(linear[s].embeddings, world[s].embeddings)
+        np.testing.assert_allclose(np.linalg.norm(world[s].embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_world_is_deterministic_in_the_seed():
+    sizes = {"train": 20, "test": 5}
+    a, b = (generate(list(DEFAULT_ATTRIBUTES), sizes, dim=128, seed=4, **WORLD) for _ in "ab")
+    c = generate(list(DEFAULT_ATTRIBUTES), sizes, dim=128, seed=5, **WORLD)
+    for s in sizes:
+        np.testing.assert_array_equal(a[s].embeddings, b[s].embeddings)
+    assert not np.allclose(a["train"].embeddings[:20], c["train"].embeddings[:20])
+
+
+def test_look_alikes_are_closer_than_strangers():
+    splits, truth = generate_world(["Male"], {"train": 600}, dim=256, seed=1,
+                                   identity_groups=10, look_alike_cosine=0.7)
+    train = splits["train"]
+    latents = truth.latents("train")
+    group = latents.identity_groups[latents.identity_index]
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, len(train), (2, 40000))
+    cos = (train.embeddings[i] * train.embeddings[j]).sum(1)
+    others = train.identities[i] != train.identities[j]
+    same_group = cos[others & (group[i] == group[j])].mean()
+    strangers = cos[others & (group[i] != group[j])].mean()
+    assert abs(strangers - 0.55) < 0.07 and abs(same_group - 0.7) < 0.07
 
 
 # -- geometry ---------------------------------------------------------------------------
@@ -198,6 +287,26 @@ def test_embeddings_sit_in_a_cone_and_people_cluster(default_splits):
     assert 0.4 <= between <= 0.7  # not centred: like CLIP faces, far from zero
     assert within >= between + 0.15
     assert abs(between - 0.55) < 0.1 and abs(within - 0.8) < 0.1  # the params' knobs
+
+
+def test_identity_retrieval_is_hard_but_possible(default_splits):
+    """Look-alikes and low-rank nuisance: the nearest other test image is the same
+    person most of the time, not always (it always was in the linear world)."""
+    from fclf.evaluate.metrics import identity_top1, nearest_other
+
+    test = default_splits["test"]
+    top1 = identity_top1(nearest_other(test.embeddings), test.identities, test.identities)
+    assert 0.5 <= top1 <= 0.9, top1
+
+
+def test_straight_lines_are_not_enough_in_the_default_world(default_world):
+    """Mean cosine of each true single-flip displacement with the best global direction
+    for its attribute and sign: ~1 in the linear world, well below in the default one."""
+    from test_truth import straight_line_cosine
+
+    splits, truth = default_world
+    cosine = straight_line_cosine(truth, "test", splits["test"].embeddings)
+    assert 0.55 <= cosine <= 0.8, cosine
 
 
 def test_cone_knobs_move_the_cosines():

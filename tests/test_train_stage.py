@@ -26,6 +26,7 @@ data:
     val_identities: 10
     test_identities: 10
     images_per_identity: 5
+    attribute_context: 0.0
 model:
   hidden_dim: 32
   attribute_embed_dim: 8
@@ -75,6 +76,8 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     field, model_config, record = load_model(model_path)
     assert field.dim == 32 and record["attributes"] == ATTRIBUTES
     assert model_config.hidden_dim == 32
+    assert record["flow"] == {"num_steps": 10, "step_size": 0.1, "integrator": "euler"}
+    assert bool(field.reader.fitted), "the model file carries its source reader"
     assert record["fingerprint"] == marker["fingerprint"]
     metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
     assert set(metrics) == {"epochs", "train", "val", "wall_seconds", "samples_per_s", "device"}

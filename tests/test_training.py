@@ -16,11 +16,12 @@ from fclf.model.field import VectorField
 from fclf.train import checkpoint
 from fclf.train import loop as training
 from fclf.train.loop import TrainSettings, train
-from fclf.train.losses import ObjectiveWeights
+from fclf.train.objectives import ObjectiveWeights
 
 NAMES = ["Smiling", "Young", "Male", "Eyeglasses", "Mustache"]
 DIM = 32
-SETTINGS = TrainSettings(learning_rate=3e-3, batch_size=64, epochs=4, seed=0, alpha=0.5)
+SETTINGS = TrainSettings(learning_rate=3e-3, batch_size=64, epochs=4, seed=0, num_steps=5,
+                         step_size=0.2)
 # Fixed weights (not the defaults): a small model that visibly learns in 4 epochs.
 WEIGHTS = ObjectiveWeights(lambda_curl=0.01, lambda_div=0.01, lambda_identity=0.1)
 DEFINITION = {"model": {"hidden_dim": 64}, "loss": dataclasses.asdict(WEIGHTS), "data": "d"}
@@ -83,17 +84,19 @@ def test_same_seed_gives_identical_weights_and_history():
     assert not same_weights(a, c), "the seed drives batches, flips and probes"
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("objective", ["contrastive", "flow_matching"])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, objective):
+    weights = dataclasses.replace(WEIGHTS, objective=objective)
     full = new_model()
-    full_result = run(full, checkpoint_path=tmp_path / "full" / "latest.pt")
+    full_result = run(full, weights=weights, checkpoint_path=tmp_path / "full" / "latest.pt")
 
     path = tmp_path / "interrupted" / "latest.pt"
     with pytest.raises(Interrupted):
-        run(new_model(), checkpoint_path=path, on_history=interrupt_after(2))
+        run(new_model(), weights=weights, checkpoint_path=path, on_history=interrupt_after(2))
     assert checkpoint.load(path)["epoch"] == 2
 
     resumed = new_model(seed=123)  # a fresh object; its own init must not matter
-    result = run(resumed, checkpoint_path=path)
+    result = run(resumed, weights=weights, checkpoint_path=path)
     assert result.resumed_from_epoch == 2
     assert same_weights(resumed, full)
     assert without_timing(result.history) == without_timing(full_result.history)
@@ -223,3 +226,27 @@ def test_batches_drop_a_trailing_single_sample():
     assert training._steps_per_epoch(130, 64) == 3
     assert training._steps_per_epoch(1, 64) == 1
     assert sorted(torch.cat(training._batches(130, 64, gen)).tolist()) == list(range(130))
+
+
+def test_the_source_reader_is_fitted_before_training_and_reads_the_train_labels():
+    model = new_model()
+    assert not model.reader.fitted
+    run(model, dataclasses.replace(SETTINGS, epochs=1))
+    assert model.reader.fitted
+    z, y = data()[:2]
+    agreement = (model.reader.read(z) == y.float()).float().mean(0)
+    assert (agreement > 0.8).all(), agreement  # a linear reader of linear attributes
+    state = model.state_dict()
+    assert {"reader.weight", "reader.bias", "reader.fitted"} <= set(state)
+
+
+def test_flow_matching_learns_and_is_deterministic():
+    weights = dataclasses.replace(WEIGHTS, objective="flow_matching")
+    settings = dataclasses.replace(SETTINGS, epochs=3)
+    a, b = new_model(), new_model()
+    ra, rb = run(a, settings, weights), run(b, settings, weights)
+    assert same_weights(a, b)
+    assert without_timing(ra.history) == without_timing(rb.history)
+    first, last = ra.history[0], ra.history[-1]
+    assert set(first) >= {"train_fm", "val_fm", "train_pair", "val_curl"}
+    assert last["val_fm"] < first["val_fm"]

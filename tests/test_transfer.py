@@ -40,7 +40,7 @@ def invoke(*args: str):
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fclf.data.synthetic import generate
     from fclf.train.loop import TrainSettings, train
-    from fclf.train.losses import ObjectiveWeights
+    from fclf.train.objectives import ObjectiveWeights
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("synthetic")
@@ -53,7 +53,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
     field = build_field(SYN_DIM, len(NAMES), config)
     tensors = [torch.as_tensor(a) for s in ("train", "val")
                for a in (splits[s].embeddings, splits[s].attributes)]
-    train(field, *tensors, TrainSettings(learning_rate=3e-3, batch_size=64, epochs=15, alpha=0.5),
+    train(field, *tensors, TrainSettings(learning_rate=3e-3, batch_size=64, epochs=15),
           ObjectiveWeights(lambda_curl=0.01, lambda_div=0.01, lambda_identity=0.1),
           run_fingerprint="test", run_definition={}, progress=False)
     save_model(root / "model.pt", field, config, NAMES)

@@ -72,15 +72,24 @@ def bench_train_command(
     probes: int = typer.Option(1, min=1, help="curl/div probes per point"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     div_estimator: str = typer.Option("corrected", help="corrected | paired"),
+    objective: list[str] = typer.Option(
+        ["contrastive", "flow_matching"], help="objective families to time (repeatable)"),
+    num_steps: int = typer.Option(10, min=1, help="flow.num_steps (contrastive unrolls them)"),
+    checkpoint_gradients: bool = typer.Option(False, help="train.checkpoint_gradients"),
 ) -> None:
-    """Samples/s of a full training step (all loss terms, backward, Adam); prints JSON."""
+    """Samples/s of a full training step per objective (all loss terms, backward, Adam);
+    prints JSON."""
     from fclf.cli.bench_train import bench_train
+    from fclf.config import OBJECTIVES
 
     if div_estimator not in ("corrected", "paired"):
         raise typer.BadParameter("expected corrected or paired", param_hint="--div-estimator")
+    if not set(objective) <= set(OBJECTIVES):
+        raise typer.BadParameter(f"expected {' or '.join(OBJECTIVES)}", param_hint="--objective")
     result = bench_train(
         steps=steps, batch_size=batch_size, dim=dim, probes=probes, device=device,
-        div_estimator=div_estimator,
+        div_estimator=div_estimator, objectives=tuple(objective), num_steps=num_steps,
+        checkpoint_gradients=checkpoint_gradients,
     )
     typer.echo(json.dumps(result, indent=2))
 
@@ -93,12 +102,22 @@ def data_report_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """Attribute rates, P(attr | Male/Female), cone cosines and frozen-probe test accuracy."""
+    """Attribute rates, P(attr | Male/Female), cone cosines, identity retrieval, probe accuracy,
+    the linear-vs-MLP judge gap and (synthetic data) how far straight lines miss the truth."""
     from fclf.data.embeddings_io import read_split
     from fclf.evaluate.data_report import data_report, format_report
 
     splits = {s: read_split(embeddings / f"{s}.parquet") for s in ("train", "val", "test")}
-    report = data_report(splits)
+    truth_fn = None
+    if (embeddings / "truth.npz").exists():
+        from fclf.data.truth import read_truth
+
+        truth = read_truth(embeddings / "truth.npz", list(splits["train"].attribute_names))
+
+        def truth_fn(rows, targets):
+            return truth.counterfactual("test", rows, targets)
+
+    report = data_report(splits, truth=truth_fn)
     typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -136,6 +155,99 @@ def gate_command(
     typer.echo("gate: passed")
 
 
+@app.command("score")
+@exit_on_user_error
+def score_command(
+    edits: Path = typer.Option(..., help="npz with 'edited' (N, d) float32 in the protocol's "
+                               "order; optional 'trajectories' (T+1, N, d) and 'noop' (N, d)"),
+    split: str = typer.Option("test", help="which protocol to score on: val | test"),
+    protocol: Path | None = typer.Option(
+        None, help="protocol file (default: eval/protocol_<split>.npz from the evaluate stage)"),
+    embeddings: Path = typer.Option(Path("data/embeddings"), help="folder with the splits"),
+    params: Path = typer.Option(Path("params.yaml"), help="params file (eval and gate sections)"),
+    as_json: bool = typer.Option(False, "--json", help="print only JSON on stdout"),
+) -> None:
+    """Score your own editor on FCLF's yardstick: same judge, sources, targets, ground truth,
+    collapse measures and gate. Exit 1 when the gate fails.
+
+    Read eval/protocol_<split>.npz (arrays source_rows, source_attributes, targets,
+    attribute_names), edit the embeddings of those rows of data/embeddings/<split>.parquet
+    toward `targets`, and save them in that order as 'edited'. Add 'noop': your edits toward
+    `source_attributes`, to be scored on the no-op checks too.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from fclf.config import load_config
+    from fclf.data.embeddings_io import read_split
+    from fclf.errors import FclfError
+    from fclf.evaluate.gate import format_table, threshold_checks
+    from fclf.evaluate.protocol import ProtocolSettings, read_edits_file, score_edits
+    from fclf.evaluate.report import summary_lines
+
+    if split not in ("val", "test"):
+        raise FclfError(f"--split must be val or test, got {split!r}")
+    config = load_config(params)
+    protocol = protocol or Path("eval") / f"protocol_{split}.npz"
+    protocol_arrays = _read_npz(protocol, "protocol file (run `dvc repro evaluate-transfer`)")
+    names = config.data.attributes
+    data = {s: read_split(embeddings / f"{s}.parquet", names) for s in ("train", "judge", split)}
+    recorded = str(protocol_arrays.get("split", split))
+    if recorded != split:
+        raise FclfError(f"{protocol}: protocol of split {recorded!r}, not {split!r}")
+    try:
+        fixed = read_edits_file(_read_npz(edits, "edits file"), protocol_arrays,
+                                data[split].embeddings.shape[1], str(edits))
+    except ValueError as exc:
+        raise FclfError(str(exc)) from None
+    truth_fn = None
+    truth_path = embeddings / "truth.npz"
+    if truth_path.exists():
+        from fclf.data.truth import read_truth
+
+        truth = read_truth(truth_path, names)
+        truth.check_split(split, data[split], embeddings / f"{split}.parquet")
+
+        def truth_fn(rows, targets):
+            return truth.counterfactual(split, rows, targets)
+
+    settings = ProtocolSettings(**dataclasses.asdict(config.eval),
+                                num_steps=config.flow.num_steps, step_size=config.flow.step_size)
+    block = score_edits(fixed, data["train"], data["judge"], split, data[split],
+                        protocol_arrays, truth_fn, settings).metrics
+    checks = threshold_checks(block, config.gate, "edits")
+    failed = [c.name for c in checks if not c.passed]
+    if as_json:
+        out = {"split": split, **block,
+               "gate": {"passed": not failed, "failed": failed}}
+        typer.echo(json.dumps(out, indent=2, default=lambda x: np.asarray(x).tolist()))
+    else:
+        for line in summary_lines(block):
+            typer.echo(line)
+        typer.echo(format_table(checks))
+    if failed:
+        typer.echo(f"score: gate FAILED: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+    typer.echo("score: gate passed", err=as_json)
+
+
+def _read_npz(path: Path, what: str) -> dict:
+    import zipfile
+
+    import numpy as np
+
+    from fclf.errors import FclfError
+
+    if not path.is_file():
+        raise FclfError(f"{path}: {what} not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise FclfError(f"{path}: not a readable {what} ({exc})") from None
+
+
 @app.command("transfer")
 @exit_on_user_error
 def transfer_command(
@@ -150,8 +262,10 @@ def transfer_command(
     source_attr: list[str] = typer.Option(
         [], help="source NAME=0|1 to use instead of the probes' reading (repeatable)"
     ),
-    steps: int = typer.Option(10, min=1, help="flow steps"),
-    step_size: float = typer.Option(0.1, help="flow step size (> 0)"),
+    steps: int | None = typer.Option(
+        None, min=1, help="flow steps (default: the horizon recorded in the model file)"),
+    step_size: float | None = typer.Option(
+        None, help="flow step size, > 0 (default: the one recorded in the model file)"),
     clip: Path | None = typer.Option(
         None, help="CLIP folder for --image (default: the one the embeddings record)"
     ),

@@ -1,15 +1,43 @@
 """Describe an embeddings data set: attribute rates, dependencies, cone geometry, probe accuracy.
 
 Used to check the synthetic generator against CelebA's statistics and to see
-what real CLIP embeddings look like; `fclf data-report` prints it.
+what real CLIP embeddings look like; `fclf data-report` prints it. Two gaps say
+how hard the world is for straight lines:
+
+- judge gap: mean balanced accuracy on test of a small MLP judge minus a
+  balanced linear one (both fitted on train here): > 0 means attributes are
+  not linearly readable everywhere;
+- line gap (synthetic truth only): each straight-line baseline walked as far as
+  the exact counterfactual moves, scored against it (relative error 0 = the
+  oracle; 1 = as wrong as not editing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from fclf.data.embeddings_io import EmbeddingSplit
+from fclf.evaluate.baselines import (
+    DirectionWalk,
+    calibrate_strength,
+    conditional_directions,
+    mean_directions,
+    walk_movement,
+)
+from fclf.evaluate.judge import Judge
+from fclf.evaluate.metrics import (
+    counterfactual_relative_error,
+    displacement_cosine,
+    identity_top1,
+    movement,
+    nearest_other,
+)
 from fclf.evaluate.probes import AttributeProbes
+from fclf.evaluate.targets import sample_targets
+
+Truth = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (test rows, targets) -> (N, d)
 
 
 def _cosines(split: EmbeddingSplit, rng: np.random.Generator, pairs: int = 20000) -> dict:
@@ -25,7 +53,44 @@ def _cosines(split: EmbeddingSplit, rng: np.random.Generator, pairs: int = 20000
     return out
 
 
-def data_report(splits: dict[str, EmbeddingSplit], probe_c: float = 1.0) -> dict:
+def judge_gap(train: EmbeddingSplit, test: EmbeddingSplit, probe_c: float, seed: int = 0) -> dict:
+    """Balanced accuracy on test of the linear and MLP judges (fitted on train)."""
+    judge = Judge.fit(train.embeddings, train.attributes, train.attribute_names, seed=seed,
+                      c=probe_c)
+    report = judge.report(test.embeddings, test.attributes)
+    linear, mlp = (report[kind]["mean_balanced_accuracy"] for kind in ("linear", "mlp"))
+    return {"balanced_accuracy_linear": linear, "balanced_accuracy_mlp": mlp,
+            "mlp_minus_linear": mlp - linear}
+
+
+def line_gap(train: EmbeddingSplit, test: EmbeddingSplit, truth: Truth, probe_c: float,
+             num_steps: int = 10, seed: int = 0) -> dict:
+    """How close each straight-line baseline gets to the exact counterfactual at equal movement."""
+    own = AttributeProbes.from_split(train, c=probe_c)
+    index = np.arange(len(test))
+    targets = sample_targets(test.attributes, "single", seed)
+    z = np.ascontiguousarray(test.embeddings, np.float32)
+    cf = np.asarray(truth(index, targets), np.float32)
+    goal = movement(z, cf)
+    walks = {
+        "baseline_mean_direction": mean_directions(train.embeddings, train.attributes),
+        "baseline_conditional_direction": conditional_directions(own.weights),
+    }
+    out: dict = {"oracle_movement": goal}
+    for name, directions in walks.items():
+        walk = DirectionWalk(directions, own.predict, 0.0, num_steps)
+        walk.strength = calibrate_strength(walk_movement(walk, z, targets), goal).strength
+        edited, _ = walk.end_and_steps(z, targets)
+        out[name] = {
+            "counterfactual_relative_error": counterfactual_relative_error(z, edited, cf),
+            "displacement_cosine": displacement_cosine(z, edited, cf),
+        }
+    return out
+
+
+def data_report(
+    splits: dict[str, EmbeddingSplit], probe_c: float = 1.0, truth: Truth | None = None
+) -> dict:
     """Rates (all splits), P(attr | Male/Female) when Male is an attribute, cosines and
     test accuracy of the evaluation's frozen probes (trained on train)."""
     names = list(splits["train"].attribute_names)
@@ -45,6 +110,12 @@ def data_report(splits: dict[str, EmbeddingSplit], probe_c: float = 1.0) -> dict
         row["majority_class_test"] = float(max(truth.mean(), 1 - truth.mean()))
         report["attributes"][name] = row
     report.update(_cosines(test, np.random.default_rng(0)))
+    if test.has_identities:
+        nearest = nearest_other(test.embeddings)
+        report["identity_top1_unedited"] = identity_top1(nearest, test.identities, test.identities)
+    report["judge_gap"] = judge_gap(splits["train"], test, probe_c)
+    if truth is not None:
+        report["line_gap"] = line_gap(splits["train"], test, truth, probe_c)
     return report
 
 
@@ -65,5 +136,18 @@ def format_report(report: dict) -> str:
     cos = f"cosine between different people {report['cosine_different_people']:.3f}"
     if "cosine_same_person" in report:
         cos += f", same person {report['cosine_same_person']:.3f}"
+    if report.get("identity_top1_unedited") is not None:
+        cos += f"; unedited identity top-1 {report['identity_top1_unedited']:.3f}"
     lines.append(cos)
+    gap = report["judge_gap"]
+    lines.append(f"judge balanced accuracy (test): linear {gap['balanced_accuracy_linear']:.3f}, "
+                 f"MLP {gap['balanced_accuracy_mlp']:.3f} (gap {gap['mlp_minus_linear']:+.3f})")
+    if "line_gap" in report:
+        lines.append(f"straight lines at the oracle's movement "
+                     f"({report['line_gap']['oracle_movement']:.3f}):")
+        for name, row in report["line_gap"].items():
+            if isinstance(row, dict):
+                lines.append(f"  {name}: counterfactual relative error "
+                             f"{row['counterfactual_relative_error']:.3f}, displacement cosine "
+                             f"{row['displacement_cosine']:.3f} (oracle: 0, 1)")
     return "\n".join(lines)

@@ -1,9 +1,12 @@
 """The release gate: fail loudly when a model collapsed, under-performs, or does not reproduce.
 
-Checks (each reported by name):
-- `fclf.collapsed` must be false;
-- `fclf.flip_success`, `fclf.preservation`, `fclf.identity_top1` must reach
-  their thresholds;
+Checks one method's block of one split (by default `test.fclf`), each by name:
+- `collapsed` must be false (the verdict of neighbourhood, coverage, density,
+  distinct-neighbour and silhouette measures);
+- judge flip success / preservation (linear judge), identity top-1 and, where
+  the synthetic truth is known, the counterfactual relative error;
+- the no-op: an edit asked for the attributes a point already has must barely
+  move it (centred cosine, and movement relative to a real edit);
 - with a reference (e.g. the metrics committed in git), every numeric metric
   must match it within `reproduce_tolerance`, and every flag must be equal.
 """
@@ -37,21 +40,41 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def threshold_checks(metrics: dict[str, Any], gate: GateConfig) -> list[Check]:
-    block = metrics.get("fclf", {})
+def _lookup(block: dict[str, Any], dotted: str) -> Any:
+    node: Any = block
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def threshold_checks(
+    metrics: dict[str, Any], gate: GateConfig, where: str = "test.fclf"
+) -> list[Check]:
+    """The quality checks on the block at `where` (split.method, or a block given directly
+    when `where` is empty)."""
+    block = _lookup(metrics, where) if where else metrics
+    block = block if isinstance(block, dict) else {}
+    prefix = f"{where}." if where else ""
     collapsed = block.get("collapsed")
-    checks = [Check("fclf.collapsed", collapsed, "false", collapsed is False)]
-    for key, minimum in (
-        ("flip_success", gate.min_flip_success),
-        ("preservation", gate.min_preservation),
-        ("identity_top1", gate.min_identity_top1),
-    ):
-        value = block.get(key)
-        if value is None and key == "identity_top1":
-            checks.append(Check(f"fclf.{key}", None, "absent: identities unknown", True))
+    checks = [Check(f"{prefix}collapsed", collapsed, "false", collapsed is False)]
+    rules = (
+        ("flip_success_linear", ">=", gate.min_flip_success, False),
+        ("preservation_linear", ">=", gate.min_preservation, False),
+        ("identity_top1", ">=", gate.min_identity_top1, True),
+        ("counterfactual_relative_error", "<=", gate.max_counterfactual_relative_error, True),
+        ("noop.cosine", ">=", gate.min_noop_cosine, False),
+        ("noop.movement_ratio", "<=", gate.max_noop_movement_ratio, False),
+    )
+    for key, op, bound, may_be_absent in rules:
+        value = _lookup(block, key)
+        if key.startswith("noop.") and block.get("noop", "absent") is None:
+            checks.append(Check(f"{prefix}{key}", None, "absent: the edits have no no-op", True))
             continue
-        ok = _is_number(value) and value >= minimum
-        checks.append(Check(f"fclf.{key}", value, f">= {minimum:g}", ok))
+        if value is None and may_be_absent:
+            checks.append(Check(f"{prefix}{key}", None, "absent: not known for this data", True))
+            continue
+        ok = _is_number(value) and (value >= bound if op == ">=" else value <= bound)
+        checks.append(Check(f"{prefix}{key}", value, f"{op} {bound:g}", ok))
     return checks
 
 

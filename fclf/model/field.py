@@ -1,8 +1,25 @@
-"""The conditional vector field v(z, y): an MLP over [z, embed(y)].
+"""The conditional vector field v(z, s, y) = sum_j delta_j h_j(z, y), delta = y - s.
+
+`s` is the source's attribute reading, `y` the target, both 0/1 vectors of k
+attributes, so delta is in {-1, 0, 1}^k and says which attributes must change
+and in which direction. The MLP over [z, e(y)] ends in one linear layer of size
+k * d, read as k heads h_j(z, y) in R^d, which the field contracts with delta:
+
+- delta = 0 gives v = 0 *exactly*: a point that already has its target does
+  not move (by construction, not by training);
+- the field knows which attributes to change: only the heads of changed
+  attributes are evaluated, and a head moves its attribute in both directions
+  (the sign of delta_j picks the direction).
+
+Only the (row, attribute) pairs with delta != 0 are computed (`Condition.rows`
+lists them per attribute), so the output layer costs nnz(delta) * hidden * d
+instead of N * k * hidden * d: with one or two changed attributes per row, a
+fraction of the dense cost.
 
 Besides the forward pass, the field computes Jacobian-vector products J_v·t
 and vector-Jacobian products J_vᵀ·g with respect to z *by hand*, reusing the
-forward pass's pre-activations. Both are a few batched matmuls with the same
+forward pass's pre-activations (delta and y are fixed along a flow, so
+J_v = sum_j delta_j J_{h_j}). Both are a few batched matmuls with the same
 weights, stay differentiable w.r.t. the parameters, and cost far less than
 torch.func transforms or finite differences: the curl/divergence penalties
 need them at every training step.
@@ -16,13 +33,61 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fclf.model.source_reader import SourceReader
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a flow is conditioned on: the target y and the change delta = y - s.
+
+    `rows[j]` are the rows whose attribute j changes (delta_j != 0) and `coef[j]`
+    their signs: precomputed once per flow, since delta is fixed along it.
+    """
+
+    target: torch.Tensor  # (N, k) 0/1, float
+    delta: torch.Tensor  # (N, k) in {-1, 0, 1}, float
+    rows: tuple[torch.Tensor, ...]
+    coef: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(cls, target: torch.Tensor, delta: torch.Tensor) -> Condition:
+        """The condition for targets y and changes delta (same shape, same device)."""
+        if target.shape != delta.shape or target.ndim != 2:
+            raise ValueError(
+                f"target {tuple(target.shape)} and delta {tuple(delta.shape)} must both be (N, k)"
+            )
+        rows = tuple(delta[:, j].nonzero().squeeze(1) for j in range(delta.shape[1]))
+        coef = tuple(delta[r, j] for j, r in enumerate(rows))
+        return cls(target, delta, rows, coef)
+
+    @classmethod
+    def from_source(cls, target: torch.Tensor, source: torch.Tensor, dtype=None) -> Condition:
+        """delta = target - source for 0/1 attribute vectors."""
+        dtype = dtype or torch.get_default_dtype()
+        target = target.to(dtype)
+        return cls.of(target, target - source.to(dtype))
+
+    @property
+    def active(self) -> torch.Tensor:
+        """(N,) bool: rows with something to change (the others have v = 0)."""
+        return self.delta.ne(0).any(-1)
+
+    def select(self, index: torch.Tensor) -> Condition:
+        """The condition of rows `index` (a 1-D LongTensor)."""
+        return Condition.of(self.target[index], self.delta[index])
+
+    def to(self, dtype: torch.dtype) -> Condition:
+        return Condition.of(self.target.to(dtype), self.delta.to(dtype))
+
 
 @dataclass
 class ForwardCache:
-    """What the JVP/VJP need from a forward pass: pre-activations of hidden layers."""
+    """What the JVP/VJP need from a forward pass: hidden pre-activation slopes and the heads'
+    rows and signs."""
 
     pre_activations: list[torch.Tensor]
     activation_grads: list[torch.Tensor]
+    condition: Condition
 
 
 def _silu_grad(h: torch.Tensor) -> torch.Tensor:
@@ -31,10 +96,13 @@ def _silu_grad(h: torch.Tensor) -> torch.Tensor:
 
 
 class VectorField(nn.Module):
-    """v(z, y) = W_out · silu(… silu(W_z z + W_y e(y) + b) …), e(y) a learned embedding.
+    """v(z, s, y) = sum_j delta_j (W_j a(z, y) + b_j), a = silu(… silu(W_z z + W_y e(y) + b) …).
 
-    The output layer starts tiny (`init_scale`) so a fresh field is close to the
-    identity flow. SiLU keeps v smooth in z, so its Jacobian is well defined.
+    The heads W_j (one linear layer of size k * d) start tiny (`init_scale`) so
+    a fresh field is close to the identity flow. SiLU keeps v smooth in z, so
+    its Jacobian is well defined. `reader` is the model's own attribute reader
+    (logistic, fitted on train embeddings by the training wing), which gives s
+    when only (z, y) are known (evaluation, `fclf transfer`).
     """
 
     def __init__(
@@ -55,12 +123,43 @@ class VectorField(nn.Module):
         self.hidden = nn.ModuleList(
             nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 1)
         )
-        self.output = nn.Linear(hidden_dim, dim)
+        self.output = nn.Linear(hidden_dim, num_attributes * dim)
         nn.init.normal_(self.output.weight, std=init_scale)
         nn.init.zeros_(self.output.bias)
+        self.reader = SourceReader(dim, num_attributes)
 
-    def forward_cached(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ForwardCache]:
-        e = F.silu(self.attribute_embed(y.to(z.dtype)))
+    def _head_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        k, d = self.num_attributes, self.dim
+        return self.output.weight.view(k, d, -1), self.output.bias.view(k, d)
+
+    def _heads(self, a: torch.Tensor, condition: Condition, bias: bool) -> torch.Tensor:
+        """sum_j delta_j (W_j a (+ b_j)) for a of shape (..., N, H), only where delta_j != 0."""
+        weight, b = self._head_weights()
+        out = a.new_zeros((*a.shape[:-1], self.dim))
+        for j, (rows, coef) in enumerate(zip(condition.rows, condition.coef, strict=True)):
+            if rows.numel() == 0:
+                continue
+            h = a.index_select(-2, rows) @ weight[j].T
+            if bias:
+                h = h + b[j]
+            out = out.index_add(-2, rows, h * coef[:, None].to(h.dtype))
+        return out
+
+    def _heads_transposed(self, g: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """sum_j delta_j W_jᵀ g for g of shape (..., N, d): the heads' VJP."""
+        weight, _ = self._head_weights()
+        out = g.new_zeros((*g.shape[:-1], weight.shape[-1]))
+        for j, (rows, coef) in enumerate(zip(condition.rows, condition.coef, strict=True)):
+            if rows.numel() == 0:
+                continue
+            u = g.index_select(-2, rows) @ weight[j]
+            out = out.index_add(-2, rows, u * coef[:, None].to(u.dtype))
+        return out
+
+    def forward_cached(
+        self, z: torch.Tensor, condition: Condition
+    ) -> tuple[torch.Tensor, ForwardCache]:
+        e = F.silu(self.attribute_embed(condition.target.to(z.dtype)))
         h = self.input_z(z) + self.input_y(e)
         pres = [h]
         a = F.silu(h)
@@ -68,27 +167,31 @@ class VectorField(nn.Module):
             h = layer(a)
             pres.append(h)
             a = F.silu(h)
-        v = self.output(a)
-        return v, ForwardCache(pres, [_silu_grad(p) for p in pres])
+        v = self._heads(a, condition, bias=True)
+        return v, ForwardCache(pres, [_silu_grad(p) for p in pres], condition)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.forward_cached(z, y)[0]
+    def forward(self, z: torch.Tensor, condition: Condition) -> torch.Tensor:
+        return self.forward_cached(z, condition)[0]
 
     def jvp(self, cache: ForwardCache, tangents: torch.Tensor) -> torch.Tensor:
         """J_v · t for tangents of shape (P, N, dim): P probes per point."""
         u = tangents @ self.input_z.weight.T
-        layers = list(self.hidden) + [self.output]
-        for grad, layer in zip(cache.activation_grads, layers, strict=True):
+        grads = cache.activation_grads
+        for grad, layer in zip(grads[:-1], self.hidden, strict=True):
             u = (grad * u) @ layer.weight.T
-        return u
+        return self._heads(grads[-1] * u, cache.condition, bias=False)
 
     def vjp(self, cache: ForwardCache, cotangents: torch.Tensor) -> torch.Tensor:
         """J_vᵀ · g for cotangents of shape (P, N, dim)."""
-        layers = list(self.hidden) + [self.output]
-        u = cotangents
-        for grad, layer in zip(reversed(cache.activation_grads), reversed(layers), strict=True):
+        grads = cache.activation_grads
+        u = self._heads_transposed(cotangents, cache.condition) * grads[-1]
+        for grad, layer in zip(reversed(grads[:-1]), reversed(self.hidden), strict=True):
             u = (u @ layer.weight) * grad
         return u @ self.input_z.weight
+
+    def condition(self, z: torch.Tensor, target: torch.Tensor) -> Condition:
+        """The condition of a flow from z toward `target`, with s read by `self.reader`."""
+        return Condition.from_source(target, self.reader.read(z), z.dtype)
 
 
 def build_field(dim: int, num_attributes: int, model_config) -> VectorField:

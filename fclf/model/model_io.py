@@ -1,4 +1,11 @@
-"""The trained model file: weights plus what is needed to rebuild and use the field."""
+"""The trained model file: weights plus what is needed to rebuild and use the field.
+
+The record holds the field's weights (its source reader included), its
+ModelConfig, the attribute names and the flow *horizon* it was trained with
+(`flow`: num_steps, step_size, integrator). Evaluation and `fclf transfer`
+integrate that horizon (`recorded_flow`), so an edit is exactly the flow that
+training optimised.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +16,27 @@ import numpy as np
 import torch
 
 from fclf.atomic import torch_load, torch_save
-from fclf.config import ModelConfig, to_dict
+from fclf.config import FlowConfig, ModelConfig, to_dict
 from fclf.errors import FclfError
-from fclf.model.field import VectorField, build_field
+from fclf.model.field import Condition, VectorField, build_field
 from fclf.model.flow import integrate
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: heads contracted with delta = y - s, source reader, recorded horizon
 
 
 def save_model(
     path: str | Path, field: VectorField, model_config: ModelConfig,
     attribute_names: list[str], extra: dict[str, Any] | None = None,
+    flow: FlowConfig | None = None,
 ) -> None:
+    """Write the model record; `flow` is the horizon it was trained with (default: FlowConfig())."""
     torch_save({
         "format": MODEL_FORMAT,
         "state_dict": {k: v.detach().cpu() for k, v in field.state_dict().items()},
         "model_config": to_dict(model_config),
         "dim": field.dim,
         "attributes": list(attribute_names),
+        "flow": to_dict(flow or FlowConfig()),
         **(extra or {}),
     }, path)
 
@@ -35,7 +45,10 @@ def load_model(path: str | Path) -> tuple[VectorField, ModelConfig, dict[str, An
     """(field in eval mode, its ModelConfig, the whole saved record)."""
     record = torch_load(path, "model file")
     if record.get("format") != MODEL_FORMAT:
-        raise FclfError(f"{path}: not an fclf model file (format {record.get('format')!r})")
+        found = record.get("format")
+        hint = "; it was written by an older fclf: retrain it" if isinstance(found, int) else ""
+        raise FclfError(f"{path}: not an fclf model file of format {MODEL_FORMAT} "
+                        f"(format {found!r}){hint}")
     model_config = ModelConfig(**record["model_config"])
     field = build_field(record["dim"], len(record["attributes"]), model_config)
     field.load_state_dict(record["state_dict"])
@@ -43,23 +56,39 @@ def load_model(path: str | Path) -> tuple[VectorField, ModelConfig, dict[str, An
     return field, model_config, record
 
 
+def recorded_flow(record: dict[str, Any]) -> FlowConfig:
+    """The horizon a loaded model was trained with (from `load_model`'s record)."""
+    return FlowConfig(**record["flow"])
+
+
 def edit_function(
     field: VectorField, model_config: ModelConfig, num_steps: int, step_size: float,
-    device: torch.device | str = "cpu", batch_size: int = 8192,
+    device: torch.device | str = "cpu", batch_size: int = 8192, integrator: str = "euler",
 ):
-    """An EditFn (z (N,d), targets (N,k)) -> trajectories (num_steps+1, N, d) for evaluation."""
+    """An EditFn (z (N,d), targets (N,k)) -> trajectories (num_steps+1, N, d) for evaluation.
+
+    Pass the recorded horizon (`recorded_flow(record)`: num_steps, step_size,
+    integrator) to edit exactly as the model was trained. The source attributes
+    s are read by the model's own reader from z, so delta = targets - s; the
+    returned function also takes `sources=` (N, k) 0/1 to give s explicitly.
+    A row with targets == s does not move at all (v = 0).
+    """
     field = field.to(device)
 
     @torch.no_grad()
-    def edit(z: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def edit(z: np.ndarray, targets: np.ndarray, sources: np.ndarray | None = None) -> np.ndarray:
         out = []
         for start in range(0, len(z), batch_size):
             zb = torch.as_tensor(z[start : start + batch_size], device=device)
-            yb = torch.as_tensor(targets[start : start + batch_size], device=device).float()
+            yb = torch.as_tensor(targets[start : start + batch_size], device=device)
+            if sources is None:
+                condition = field.condition(zb, yb)
+            else:
+                sb = torch.as_tensor(sources[start : start + batch_size], device=device)
+                condition = Condition.from_source(yb, sb, zb.dtype)
             traj = integrate(
-                field, zb, yb, num_steps=num_steps, step_size=step_size,
-                sphere=model_config.sphere, integrator=model_config.integrator,
-                keep_trajectory=True,
+                field, zb, condition, num_steps=num_steps, step_size=step_size,
+                sphere=model_config.sphere, integrator=integrator, keep_trajectory=True,
             )
             out.append(traj.cpu().numpy())
         return np.concatenate(out, axis=1).astype(np.float32)

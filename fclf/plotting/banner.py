@@ -1,14 +1,28 @@
-"""Mode collapse, said loudly: a one-line verdict for titles and a big red banner."""
+"""Mode collapse, said per method: a red banner on the panels of a collapsed method only.
+
+The evaluation flags each method on its own (distinct nearest reals, rank
+ratio, coverage, ...). A panel that draws one method's edits gets a banner and
+a watermark when, and only when, that method collapsed, so that a collapsed
+baseline never puts a banner over FCLF's panel. Panels shared by all methods
+(bars, curves) mark collapsed methods in their legends instead, and every
+figure's title names the collapsed methods, or says that the check flagged none.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from fclf.plotting.style import COLLAPSE_RED, HEALTHY_GREEN, method_label
+from fclf.plotting.style import COLLAPSE_RED, NEUTRAL_GREY, method_label
+
+MODE_COLLAPSE = "MODE COLLAPSE"
+BANNER_GID = "collapse-banner"  # gid prefix of a banner's artists: '<prefix>:<method>'
 
 
 @dataclass(frozen=True)
@@ -41,44 +55,72 @@ class CollapseSummary:
         )
 
     @property
-    def verdict(self) -> str:
-        return "COLLAPSED" if self.collapsed else "not collapsed"
+    def label(self) -> str:
+        return method_label(self.method)
 
     @property
     def colour(self) -> str:
-        return COLLAPSE_RED if self.collapsed else HEALTHY_GREEN
+        return COLLAPSE_RED if self.collapsed else NEUTRAL_GREY
 
     def numbers(self) -> str:
-        return (f"{method_label(self.method)}: distinct_fraction {self.distinct_fraction:.3f}, "
-                f"rank_ratio {self.rank_ratio:.3f}")
+        return f"distinct_fraction {self.distinct_fraction:.3f}, rank_ratio {self.rank_ratio:.3f}"
 
     def headline(self) -> str:
-        return f"{self.numbers()} \u2014 {self.verdict}"
+        """'<method>: MODE COLLAPSE (reasons)' for the console."""
+        reasons = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+        return f"{self.label}: {MODE_COLLAPSE}{reasons}"
 
     def detail(self) -> str:
-        return (f"all {self.num_points} edits \u2192 {self.num_distinct} distinct nearest real "
-                f"faces; the 10 most common hold {100 * self.top10_share:.1f}% of edits")
+        return (f"{self.num_points} edits \u2192 {self.num_distinct} distinct nearest real "
+                f"faces;\nthe 10 most common hold {100 * self.top10_share:.1f}% of edits;\n"
+                f"{self.numbers()}")
 
 
-def title_with_verdict(fig: Figure, title: str, summary: CollapseSummary) -> None:
-    """The figure's title plus the collapse verdict.
+def collapse_line(summaries: Iterable[CollapseSummary]) -> tuple[str, str]:
+    """(text, colour) for a figure title: which methods collapsed, by name."""
+    collapsed = [s.label for s in summaries if s.collapsed]
+    if not collapsed:
+        return "collapse check: no method flagged", NEUTRAL_GREY
+    return f"\u26a0 {MODE_COLLAPSE} flagged for: {', '.join(collapsed)}", COLLAPSE_RED
 
-    Healthy: the title and the headline numbers in green. Collapsed: a red
-    banner (white on red: title, COLLAPSED, the numbers, the reasons) above the
-    panels, and a faint diagonal COLLAPSED watermark across them, so that even
-    a cropped panel says it.
-    """
+
+def title_with_collapse(fig: Figure, title: str, summaries: Iterable[CollapseSummary]) -> None:
+    """The figure's title plus a line naming the collapsed methods (red) or none (grey)."""
+    line, colour = collapse_line(summaries)
+    fig.suptitle(f"{title}\n{line}", color=colour if colour == COLLAPSE_RED else "black",
+                 fontweight="bold")
+
+
+def banner_gid(method: str) -> str:
+    return f"{BANNER_GID}:{method}"
+
+
+def panel_banner(ax: Axes, summary: CollapseSummary) -> None:
+    """On the panel of one method: nothing if it did not collapse; else a white-on-red banner
+    naming the method and the reasons along the panel's top, and a faint watermark across it."""
     if not summary.collapsed:
-        fig.suptitle(f"{title}\n{summary.headline()}", color=summary.colour, fontweight="bold")
         return
-    lines = [title, f"\u26a0 COLLAPSED \u26a0   {summary.numbers()}"]
+    gid = banner_gid(summary.method)
+    lines = [f"\u26a0 {MODE_COLLAPSE}: {summary.label} \u26a0"]
     if summary.reasons:
-        lines.append("because " + "; ".join(summary.reasons))
-    fig.suptitle("\n".join(lines), color="white", fontweight="bold", fontsize=15,
-                 bbox={"facecolor": COLLAPSE_RED, "edgecolor": COLLAPSE_RED,
-                       "boxstyle": "square,pad=0.3"})
-    engine = fig.get_layout_engine()
-    if engine is not None and hasattr(engine, "set"):
-        engine.set(h_pad=0.12)  # room between the banner's box and the panel titles
-    fig.text(0.5, 0.45, "COLLAPSED", ha="center", va="center", rotation=20, fontsize=90,
-             fontweight="bold", color=COLLAPSE_RED, alpha=0.16, zorder=100)
+        lines += textwrap.wrap("; ".join(summary.reasons), 60)
+    ax.text(0.5, 0.985, "\n".join(lines), transform=ax.transAxes, ha="center", va="top",
+            color="white", fontweight="bold", fontsize=10, zorder=20, gid=gid,
+            bbox={"facecolor": COLLAPSE_RED, "edgecolor": COLLAPSE_RED,
+                  "boxstyle": "square,pad=0.3"})
+    ax.text(0.5, 0.45, MODE_COLLAPSE, transform=ax.transAxes, ha="center", va="center",
+            rotation=20, fontsize=30, fontweight="bold", color=COLLAPSE_RED, alpha=0.18,
+            zorder=19, gid=gid)
+
+
+def banners_in(fig: Figure) -> dict[str, list[Axes | None]]:
+    """method -> the axes (None: the figure itself) carrying that method's banner."""
+    out: dict[str, list[Axes | None]] = {}
+    for text in fig.findobj(Text):
+        gid = text.get_gid() or ""
+        if gid.startswith(BANNER_GID + ":"):
+            where = text.axes
+            places = out.setdefault(gid.split(":", 1)[1], [])
+            if where not in places:
+                places.append(where)
+    return out

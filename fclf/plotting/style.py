@@ -13,19 +13,22 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from fclf.atomic import atomic_path  # noqa: E402
 
+REFERENCE_METHOD = "oracle"  # synthetic data only: each face's exact counterfactual
 METHOD_LABELS = {
+    "oracle": "oracle (exact counterfactual)",
     "fclf": "FCLF",
     "baseline_mean_direction": "baseline: mean direction",
     "baseline_conditional_direction": "baseline: conditional direction",
 }
 METHOD_COLOURS = {
+    "oracle": "#000000",
     "fclf": "#1f77b4",
     "baseline_mean_direction": "#ff7f0e",
     "baseline_conditional_direction": "#2ca02c",
 }
 OTHER_GREY = "#b0b0b0"
 COLLAPSE_RED = "#d62728"
-HEALTHY_GREEN = "#2a7f2a"
+NEUTRAL_GREY = "#444444"
 
 plt.rcParams.update({
     "font.size": 10,

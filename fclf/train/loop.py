@@ -1,8 +1,14 @@
 """The training loop: Adam, cosine schedule, clipping, per-epoch validation and checkpoints.
 
-Every epoch draws its batch order, flips and probes from a generator seeded by
-(seed, epoch), so a run resumed from the checkpoint of epoch e continues
-exactly as an uninterrupted run would.
+Before the first epoch the field's own source reader is fitted on the train
+embeddings (`fclf.train.reader_fit`); its readings s give every sample's
+change delta = y - s, at training exactly as at evaluation. The real train
+embeddings form the bank (`fclf.train.bank`) the objectives draw targets from.
+
+Every epoch draws its batch order, flips, bank draws and probes from a
+generator seeded by (seed, epoch), so a run resumed from the checkpoint of
+epoch e continues exactly as an uninterrupted run would (the reader is part
+of the field's state, hence of the checkpoint).
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from tqdm.auto import tqdm
 from fclf.errors import FclfError
 from fclf.model.field import VectorField
 from fclf.train import checkpoint
+from fclf.train.bank import CodeBank
 from fclf.train.flips import sample_targets
-from fclf.train.losses import COMPONENTS, ObjectiveWeights, fclf_objective
+from fclf.train.objectives import Batch, FlowSettings, ObjectiveWeights, components, fclf_objective
+from fclf.train.reader_fit import fit_source_reader
 
 VAL_SEED_OFFSET = 7919
 
@@ -36,12 +44,18 @@ class TrainSettings:
     seed: int = 0
     flip_prob: float = 0.5
     max_flips: int = 2
-    alpha: float = 0.1
-    flow_steps: int = 1
     grad_clip: float = 1.0
     weight_decay: float = 0.0
+    checkpoint_gradients: bool = False
     sphere: bool = True
+    num_steps: int = 10
+    step_size: float = 0.1
     integrator: str = "euler"
+
+    @property
+    def flow(self) -> FlowSettings:
+        return FlowSettings(self.num_steps, self.step_size, self.integrator, self.sphere,
+                            self.checkpoint_gradients)
 
 
 @dataclass
@@ -76,23 +90,23 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
 @torch.no_grad()
 def validation_losses(
     model: VectorField, z: torch.Tensor, attrs: torch.Tensor, settings: TrainSettings,
-    weights: ObjectiveWeights,
+    weights: ObjectiveWeights, bank: CodeBank,
 ) -> dict[str, float]:
-    """Same objective on the val split with fixed flips/probes: comparable across epochs."""
+    """Same objective on the val split with fixed flips, draws and probes: comparable across
+    epochs. Targets come from the (train) bank, sources are read by the model's reader."""
     gen = epoch_generator(settings.seed + VAL_SEED_OFFSET, 0)
     targets = sample_targets(attrs.cpu(), settings.flip_prob, settings.max_flips, gen).to(z.device)
-    totals = dict.fromkeys(COMPONENTS, 0.0)
+    sources = model.reader.read(z)
+    names = components(weights.objective)
+    totals = dict.fromkeys(names, 0.0)
     count = 0
     for idx in torch.arange(len(z)).split(settings.batch_size):
         if len(idx) < 2:
             continue
-        with torch.enable_grad():  # the JVP/VJP are plain ops; no graph is kept
-            parts = fclf_objective(
-                model, z[idx], targets[idx], weights, alpha=settings.alpha,
-                flow_steps=settings.flow_steps, sphere=settings.sphere,
-                integrator=settings.integrator, generator=gen,
-            )
-        for key in COMPONENTS:
+        idx = idx.to(z.device)
+        parts = fclf_objective(model, Batch(z[idx], targets[idx], sources[idx]), bank, weights,
+                               settings.flow, gen)
+        for key in names:
             totals[key] += float(parts[key]) * len(idx)
         count += len(idx)
     return {k: v / max(count, 1) for k, v in totals.items()}
@@ -115,6 +129,7 @@ def train(
 ) -> TrainResult:
     """Train in place; resume from `checkpoint_path` when it holds this run's state."""
     device = z_train.device
+    names = components(weights.objective)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -160,6 +175,12 @@ def train(
                 f"{settings.epochs}; starting over"
             )
 
+    if start_epoch == 0:
+        model.reader.set(*fit_source_reader(z_train, y_train))
+    with torch.no_grad():
+        sources_all = model.reader.read(z_train)
+    bank = CodeBank(z_train, y_train)
+
     trained_samples = 0
     train_seconds = 0.0
     for epoch in range(start_epoch, settings.epochs):
@@ -168,7 +189,7 @@ def train(
             y_train.cpu(), settings.flip_prob, settings.max_flips, gen
         ).to(device)
         batches = _batches(len(z_train), settings.batch_size, gen)
-        sums = dict.fromkeys(COMPONENTS, 0.0)
+        sums = dict.fromkeys(names, 0.0)
         seen = 0
         model.train()
         t0 = time.perf_counter()
@@ -179,9 +200,8 @@ def train(
         for step, idx in enumerate(bar):
             idx = idx.to(device)
             parts = fclf_objective(
-                model, z_train[idx], targets_all[idx], weights, alpha=settings.alpha,
-                flow_steps=settings.flow_steps, sphere=settings.sphere,
-                integrator=settings.integrator, generator=gen,
+                model, Batch(z_train[idx], targets_all[idx], sources_all[idx]), bank, weights,
+                settings.flow, gen,
             )
             loss = parts["loss"]
             if not torch.isfinite(loss):
@@ -195,28 +215,28 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             scheduler.step()
-            for key in COMPONENTS:
+            for key in names:
                 sums[key] += float(parts[key].detach()) * len(idx)
             seen += len(idx)
             if step % 5 == 0 or step == len(batches) - 1:
                 bar.set_postfix_str(
-                    "  ".join(f"{k}: {sums[k] / seen:.3f}" for k in COMPONENTS)
+                    "  ".join(f"{k}: {sums[k] / seen:.3f}" for k in names)
                 )
         epoch_seconds = time.perf_counter() - t0
         bar.close()
         train_seconds += epoch_seconds
         trained_samples += seen
         model.eval()
-        val = validation_losses(model, z_val, y_val, settings, weights)
+        val = validation_losses(model, z_val, y_val, settings, weights, bank)
         row = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0]}
-        row.update({f"train_{k}": sums[k] / seen for k in COMPONENTS})
-        row.update({f"val_{k}": val[k] for k in COMPONENTS})
+        row.update({f"train_{k}": sums[k] / seen for k in names})
+        row.update({f"val_{k}": val[k] for k in names})
         row["samples_per_s"] = seen / epoch_seconds
         result.history.append(row)
         result.wall_seconds += epoch_seconds
         print(
             f"epoch {epoch + 1}/{settings.epochs}  "
-            + "  ".join(f"{k}: {row[f'train_{k}']:.4f}" for k in COMPONENTS)
+            + "  ".join(f"{k}: {row[f'train_{k}']:.4f}" for k in names)
             + f"  | val loss: {val['loss']:.4f}  ({row['samples_per_s']:.0f} samples/s)"
         )
         if checkpoint_path is not None:

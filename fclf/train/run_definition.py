@@ -6,17 +6,18 @@ from typing import Any
 
 from fclf.config import Config, to_dict
 from fclf.train.loop import TrainSettings
-from fclf.train.losses import ObjectiveWeights
+from fclf.train.objectives import ObjectiveWeights
 
 # Keys that may change without invalidating a checkpoint: more epochs resume,
-# and the device does not change the math.
-NON_DEFINING_TRAIN_KEYS = ("epochs", "device")
+# and neither the device nor gradient checkpointing changes the math.
+NON_DEFINING_TRAIN_KEYS = ("epochs", "device", "checkpoint_gradients")
 
 
 def run_definition(config: Config, data_digest: str) -> dict[str, Any]:
     train = {k: v for k, v in to_dict(config.train).items() if k not in NON_DEFINING_TRAIN_KEYS}
     return {
         "model": to_dict(config.model),
+        "flow": to_dict(config.flow),
         "loss": to_dict(config.loss),
         "train": train,
         "attributes": list(config.data.attributes),
@@ -25,12 +26,13 @@ def run_definition(config: Config, data_digest: str) -> dict[str, Any]:
 
 
 def train_settings(config: Config) -> TrainSettings:
-    t = config.train
+    t, f = config.train, config.flow
     return TrainSettings(
         learning_rate=t.learning_rate, batch_size=t.batch_size, epochs=t.epochs, seed=t.seed,
-        flip_prob=t.flip_prob, max_flips=t.max_flips, alpha=t.alpha, flow_steps=t.flow_steps,
-        grad_clip=t.grad_clip, weight_decay=t.weight_decay, sphere=config.model.sphere,
-        integrator=config.model.integrator,
+        flip_prob=t.flip_prob, max_flips=t.max_flips, grad_clip=t.grad_clip,
+        weight_decay=t.weight_decay, checkpoint_gradients=t.checkpoint_gradients,
+        sphere=config.model.sphere, num_steps=f.num_steps, step_size=f.step_size,
+        integrator=f.integrator,
     )
 
 

@@ -3,7 +3,9 @@
 `fclf transfer` starts from an embedding in the data (an image id) or from a
 new image embedded with the local CLIP, reads its attributes with the frozen
 probes (trained on the train split, as the evaluation does) unless they are
-given, flows it with the model's own integrator toward the target attributes,
+given, flows it toward the target attributes for the horizon recorded in the model
+file (its steps, step size and integrator: the flow training optimised; `--steps`
+and `--step-size` override the first two),
 and follows the path with the probes and with its nearest real face: for
 every step, the real embedding (of any split) with the highest cosine. There
 is no decoder; the nearest real face stands in for the picture of each step.
@@ -56,24 +58,29 @@ class TransferReport:
 def transfer_from_files(
     model: Path, embeddings: Path, *, image: Path | None = None, image_id: str | None = None,
     split: str = "test", overrides: Sequence[str] = (), given: Sequence[str] = (),
-    steps: int = 10, step_size: float = 0.1, clip: Path | None = None,
+    steps: int | None = None, step_size: float | None = None, clip: Path | None = None,
     celeba_root: Path | None = None, want_images: bool = False, probe_c: float = 1.0,
     warn: Callable[[str], None] = print,
 ) -> TransferReport:
     """Everything `fclf transfer` does before drawing; see the module docstring."""
-    from fclf.model.model_io import edit_function, load_model
+    from fclf.model.model_io import edit_function, load_model, recorded_flow
 
     if (image is None) == (image_id is None):
         raise FclfError("give exactly one of --image PATH or --image-id ID")
     if split not in SPLITS:
         raise FclfError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    if not step_size > 0:
-        raise FclfError(f"--step-size {step_size}: must be > 0")
     if not probe_c > 0:
         raise FclfError(f"--probe-c {probe_c}: must be > 0")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     field_, model_config, record = load_model(model)
+    flow = recorded_flow(record)
+    steps = flow.num_steps if steps is None else steps
+    step_size = flow.step_size if step_size is None else step_size
+    if not step_size > 0:
+        raise FclfError(f"--step-size {step_size}: must be > 0")
+    if steps < 1:
+        raise FclfError(f"--steps {steps}: must be >= 1")
     names = tuple(record["attributes"])
     set_values = parse_assignments(overrides, names, "--set")
     if not set_values:
@@ -123,7 +130,8 @@ def transfer_from_files(
     timings["probe_seconds"] = time.perf_counter() - t2
     reading = read_source(probes, z, given_values)
     target = make_target(names, reading, set_values)
-    edit = edit_function(field_, model_config, steps, step_size, "cpu")
+    edit = edit_function(field_, model_config, steps, step_size, "cpu",
+                         integrator=flow.integrator)
     path = run_transfer(edit, probes, gallery, z, target, exclude)
     timings["edit_seconds"] = path.seconds
 

@@ -12,17 +12,21 @@ def movement(sources: np.ndarray, edited: np.ndarray) -> float:
     return float(diff.norm(dim=1).double().mean())
 
 
-def identity_cosine(sources: np.ndarray, edited: np.ndarray, center: np.ndarray) -> float:
-    """Mean cosine of source and edited point after subtracting `center`.
+def centred_cosines(a: np.ndarray, b: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """(N,) float64 cosines of rows of a and b after subtracting `center` from both.
 
     Use the train-set mean embedding as the center: CLIP faces sit in a narrow
     cone, so raw cosines between any two faces are high and say little.
     """
     c = torch.as_tensor(np.asarray(center, np.float32))
-    a = torch.as_tensor(sources, dtype=torch.float32) - c
-    b = torch.as_tensor(edited, dtype=torch.float32) - c
-    cos = torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12)
-    return float(cos.double().mean())
+    x = torch.as_tensor(np.asarray(a, np.float32)) - c
+    y = torch.as_tensor(np.asarray(b, np.float32)) - c
+    return torch.nn.functional.cosine_similarity(x, y, dim=1, eps=1e-12).double().numpy()
+
+
+def identity_cosine(sources: np.ndarray, edited: np.ndarray, center: np.ndarray) -> float:
+    """Mean centred cosine of source and edited point (see `centred_cosines`)."""
+    return float(centred_cosines(sources, edited, center).mean())
 
 
 def step_lengths(trajectories: np.ndarray) -> np.ndarray:
