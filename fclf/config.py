@@ -246,10 +246,11 @@ class EvalConfig:
     neighbourhood_k: int = _leaf(10, POS_INT, "k of neighbourhood_preservation")
     coverage_k: int = _leaf(5, POS_INT, "k of coverage/density (Naeem et al. 2020)")
     collapse_samples: int | None = _leaf(
-        5000, Rule(int, low=50, optional=True), "points the neighbourhood measures use (null = all)"
+        2500, Rule(int, low=50, optional=True),
+        "sources whose edits get identity and collapse measures (null = all)",
     )
     curve_samples: int | None = _leaf(
-        1000, Rule(int, low=10, optional=True), "points the trade-off curves use (null = all)"
+        300, Rule(int, low=10, optional=True), "points the trade-off curves use (null = all)"
     )
     bootstrap_resamples: int = _leaf(1000, Rule(int, low=10), "resamples of test identities")
 

@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from fclf.evaluate.metrics import density_coverage
+from fclf.evaluate.metrics import coverage, density_coverage
+
+
+@pytest.fixture(params=["float32", "bf16", "bf16 redone in float32"])
+def cross_path(request, monkeypatch):
+    """Each way the edit-to-ball test can be computed; all must agree exactly."""
+    monkeypatch.setattr(coverage, "USE_BF16", request.param != "float32")
+    if request.param == "bf16 redone in float32":
+        monkeypatch.setattr(coverage._BF16Cross, "MAX_AMBIGUOUS", -1.0)
+    return request.param
 
 
 def _brute(real, real_codes, fake, fake_codes, k):
@@ -32,7 +41,7 @@ def _brute(real, real_codes, fake, fake_codes, k):
     ("n_real", "n_fake", "dim", "k", "block"),
     [(200, 150, 8, 5, 32), (500, 700, 16, 3, 64), (300, 300, 32, 5, 2048), (97, 51, 5, 1, 16)],
 )
-def test_matches_brute_force(n_real, n_fake, dim, k, block):
+def test_matches_brute_force(n_real, n_fake, dim, k, block, cross_path):
     rng = np.random.default_rng(n_real + k)
     real = (rng.standard_normal((n_real, dim)) + 5).astype(np.float32)
     fake = (1.1 * rng.standard_normal((n_fake, dim)) + 5).astype(np.float32)
@@ -93,7 +102,7 @@ def test_codes_without_enough_reals_are_not_scored():
     assert none == {"density": None, "coverage": None, "fraction_scored": 0.0}
 
 
-def test_duplicate_reals_have_empty_balls_even_in_float32():
+def test_duplicate_reals_have_empty_balls_even_in_float32(cross_path):
     # 6 copies of one real: its radius is exactly 0, so nothing lies strictly inside
     rng = np.random.default_rng(4)
     point = rng.standard_normal((1, 32)).astype(np.float32) + 3
@@ -103,6 +112,27 @@ def test_duplicate_reals_have_empty_balls_even_in_float32():
     codes_r, codes_f = np.zeros(len(real)), np.zeros(5)
     got = density_coverage(real, codes_r, fake, codes_f, k=5)
     assert got == pytest.approx(_brute(real, codes_r, fake, codes_f, 5))
+
+
+def test_edits_a_hair_inside_or_outside_a_ball_are_resolved_exactly(cross_path):
+    # bf16 cannot tell these apart; the float64 recheck (or float32 block) must
+    rng = np.random.default_rng(6)
+    real = rng.standard_normal((60, 8))
+    d = cdist(real, real)
+    np.fill_diagonal(d, np.inf)
+    radii = np.sort(d, axis=1)[:, 4]
+    direction = rng.standard_normal((60, 8))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    fake = np.concatenate(
+        [
+            real + (1 - 1e-4) * radii[:, None] * direction,
+            real + (1 + 1e-4) * radii[:, None] * direction,
+        ]
+    )
+    real, fake = real.astype(np.float32), fake.astype(np.float32)
+    codes_r, codes_f = np.zeros(60), np.zeros(120)
+    got = density_coverage(real, codes_r, fake, codes_f, k=5, block_size=32)
+    assert got == pytest.approx(_brute(real, codes_r, fake, codes_f, 5), abs=1e-12)
 
 
 def test_translation_invariant_far_from_the_origin():

@@ -43,7 +43,12 @@ TINY_PARAMS: dict[str, Any] = {
     "data.synthetic.train_identities": 60,
     "data.synthetic.val_identities": 15,
     "data.synthetic.test_identities": 15,
+    "data.synthetic.judge_identities": 30,
     "data.synthetic.images_per_identity": 4,
+    "data.synthetic.attribute_context": 0.0,  # the contextual world needs >= 143 dims
+    "data.synthetic.identity_groups": 4,
+    "data.synthetic.nuisance_rank": 4,
+    "data.synthetic.identity_rank": 16,
     "embed.device": "cpu",
     "model.hidden_dim": 32,
     "model.attribute_embed_dim": 8,
@@ -53,24 +58,29 @@ TINY_PARAMS: dict[str, Any] = {
     "train.device": "cpu",
     "loss.lambda_identity": 0.1,  # the experiment below changes it
     "eval.num_samples": None,
+    "eval.bootstrap_resamples": 50,
+    "eval.curve_samples": 30,
     "plot.num_points": 200,
     "plot.num_trajectories": 10,
     "plot.dpi": 40,
 }
 
 # What metrics/transfer.json promises its readers (the plot stage, `fclf gate`, README).
-TRANSFER_KEYS = {
-    "split", "num_samples", "transfer_mode", "noop_cosine", "noop_movement",
-    "probe_accuracy", "calibration", "settings", *METHODS,
-}
+TRANSFER_KEYS = {"judge", "calibration", "val", "test"}
+SPLIT_KEYS = {"num_samples", "transfer_mode", "identity_top1_unedited", "comparisons",
+              *METHODS}
 METHOD_KEYS = {
-    "flip_success", "flip_success_per_attribute", "preservation", "preservation_per_attribute",
+    "flip_success_linear", "flip_success_linear_per_attribute", "preservation_linear",
+    "preservation_linear_per_attribute", "flip_success_mlp", "preservation_mlp",
+    "counterfactual_cosine", "counterfactual_relative_error", "displacement_cosine",
     "identity_cosine", "identity_top1", "identity_top1_unedited", "distinct_fraction",
-    "rank_ratio", "movement", "mean_step", "std_step", "silhouette_by_target",
-    "silhouette_by_original", "purity_by_target", "collapsed", "collapse_reasons",
+    "neighbourhood_preservation", "coverage", "density", "rank_ratio", "movement",
+    "mean_step", "std_step", "silhouette_by_target", "collapsed", "collapse_reasons", "noop",
+    "curve", "intervals",
 }
 TRAIN_COMPONENTS = {"loss", "contr", "curl", "div", "ident"}
-FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves")
+FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves",
+           "tradeoff_curves")
 TABLES = ("transfer_per_attribute", "diversity", "pca_edited")
 SUBPROCESS_TIMEOUT = 600
 
@@ -196,16 +206,18 @@ def check_transfer_metrics(metrics: dict, attributes: list[str], lists: bool = T
     """`lists=False` for metrics read back through DVC, which leaves list values out."""
     expected = METHOD_KEYS if lists else METHOD_KEYS - {"collapse_reasons"}
     assert set(metrics) >= TRANSFER_KEYS, sorted(TRANSFER_KEYS - set(metrics))
-    assert set(metrics["probe_accuracy"]) == set(attributes)
-    for method in METHODS:
-        block = metrics[method]
-        assert expected <= set(block), (method, sorted(expected - set(block)))
-        assert set(block["flip_success_per_attribute"]) == set(attributes)
-        assert set(block["preservation_per_attribute"]) == set(attributes)
-        for key in ("flip_success", "preservation", "distinct_fraction"):
-            assert 0.0 <= block[key] <= 1.0, (method, key, block[key])
-        assert isinstance(block["collapsed"], bool)
-        if lists:
+    assert set(metrics["judge"]["linear"]["attributes"]) == set(attributes)
+    for split in ("val", "test"):
+        assert set(metrics[split]) >= SPLIT_KEYS, sorted(SPLIT_KEYS - set(metrics[split]))
+        for method in METHODS:
+            block = metrics[split][method]
+            if not lists:  # DVC flattens nested dicts and drops lists
+                continue
+            assert expected <= set(block), (method, sorted(expected - set(block)))
+            assert set(block["flip_success_linear_per_attribute"]) == set(attributes)
+            for key in ("flip_success_linear", "preservation_linear", "distinct_fraction"):
+                assert 0.0 <= block[key] <= 1.0, (method, key, block[key])
+            assert isinstance(block["collapsed"], bool)
             assert isinstance(block["collapse_reasons"], list)
 
 
@@ -215,8 +227,9 @@ def check_outputs(root: Path, attributes: list[str], epochs: int) -> None:
     missing = [p for p in [*outs, *plot_files] if not (root / p).exists()]
     assert not missing, f"declared in dvc.yaml but not written: {missing}"
 
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "judge"):
         assert (root / "data" / "embeddings" / f"{split}.parquet").stat().st_size > 0
+    assert (root / "data" / "embeddings" / "truth.npz").stat().st_size > 0
     assert (root / "models" / "fclf.pt").stat().st_size > 0
     assert "fingerprint" in json.loads((root / "checkpoints" / "run.json").read_text())
 
@@ -229,11 +242,16 @@ def check_outputs(root: Path, attributes: list[str], epochs: int) -> None:
     check_transfer_metrics(transfer, attributes)
 
     with np.load(root / "eval" / "edits.npz") as edits:
-        n = transfer["num_samples"]
+        n = transfer["test"]["num_samples"]
         assert list(edits["attribute_names"]) == attributes
         for method in METHODS:
             assert edits[f"edited_{method}"].shape[0] == n
-        assert edits["fclf_trajectories"].shape[1] == n
+    for split in ("val", "test"):
+        with np.load(root / "eval" / f"protocol_{split}.npz") as protocol:
+            assert str(protocol["split"]) == split
+            assert len(protocol["source_rows"]) == transfer[split]["num_samples"]
+        header = (root / "metrics" / f"curves_{split}.csv").read_text().splitlines()[0]
+        assert header.startswith("split,method,strength,movement")
 
     for figure in FIGURES:
         assert (root / "plots" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,10 @@
-"""The plot stage and its figures, on small fake evaluation artifacts (healthy and collapsed)."""
+"""The plot stage and its figures, on small fake evaluation artifacts in the evaluation's format.
+
+Fakes: metrics/transfer.json ({"judge", "calibration", "val", "test"}, one block
+per method per split), eval/edits.npz (edited_/judge_after_/nearest_real_<method>)
+and metrics/curves_<split>.csv; synthetic-looking (with the oracle and ground
+truth) or real-looking (neither), healthy or with chosen methods collapsed.
+"""
 
 from __future__ import annotations
 
@@ -11,96 +17,168 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from fclf.errors import DataError
-from fclf.plotting.banner import CollapseSummary
+from fclf.plotting.banner import MODE_COLLAPSE, CollapseSummary, banners_in
 from fclf.plotting.bars import figure_transfer_bars
 from fclf.plotting.combos import CategoryColours, combo_names, flip_names
 from fclf.plotting.curves import figure_training_curves
-from fclf.plotting.inputs import edits_from_arrays, method_blocks, read_training_curves
+from fclf.plotting.inputs import (
+    CURVE_COLUMNS,
+    check_same_run,
+    edits_from_arrays,
+    load_curves,
+    method_blocks,
+    read_training_curves,
+    split_metrics,
+)
 from fclf.plotting.pca import fit_plane
 from fclf.plotting.plot_data import (
     DIVERSITY_COLUMNS,
     PCA_COLUMNS,
     TRANSFER_COLUMNS,
     diversity_table,
+    pca_table,
     transfer_table,
 )
 from fclf.plotting.sampling import sample_rows
 from fclf.plotting.scatter import figure_pca_edited, find_piles
-from fclf.plotting.style import save_png
+from fclf.plotting.style import method_label, save_png
+from fclf.plotting.tradeoff import NO_TRUTH, figure_tradeoff_curves
 from fclf.plotting.trajectories import figure_trajectories
+from fclf.plotting.view import robust_limits
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "stages" / "plot.py"
 NAMES = ("Smiling", "Young", "Male", "Eyeglasses", "Mustache")
-METHODS = ("fclf", "baseline_mean_direction", "baseline_conditional_direction")
+BASELINES = ("baseline_mean_direction", "baseline_conditional_direction")
+SYNTHETIC = ("oracle", "fclf", *BASELINES)
+REAL = ("fclf", *BASELINES)
 PNGS = ("pca_real.png", "pca_edited.png", "trajectories.png", "transfer_bars.png",
-        "training_curves.png")
-NUM_POINTS, NUM_TRAJ = 120, 8
+        "tradeoff_curves.png", "training_curves.png")
+NUM_POINTS, NUM_TRAJ, N = 120, 8, 200
 PARAMS = (f"plot:\n  num_points: {NUM_POINTS}\n  num_trajectories: {NUM_TRAJ}\n"
           "  dpi: 40\n  seed: 3\n")
+STRENGTHS = np.round(np.linspace(0, 2, 11), 4)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 def _unit(x):
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def fake_edits(n=200, d=16, steps=4, collapsed=False, seed=0):
+def _methods(real: bool) -> tuple[str, ...]:
+    return REAL if real else SYNTHETIC
+
+
+def fake_edits(n=N, d=16, collapsed=(), real=False, far=False, seed=0):
+    """Healthy methods move each source a little; a collapsed one sends every edit to one of
+    4 prototypes (`far`: 30x outside the unit sphere, as an unnormalised flow would)."""
     rng = np.random.default_rng(seed)
     k = len(NAMES)
     attrs = (rng.random((n, k)) < 0.4).astype(np.int8)
     sources = _unit(rng.normal(size=(n, d)) + 4 * np.eye(d)[0] + attrs @ rng.normal(size=(k, d)))
     targets = attrs.copy()
-    flip = rng.integers(0, k, n)
-    targets[np.arange(n), flip] ^= 1
-    if collapsed:  # every edit lands on one of a few prototypes
-        prototypes = _unit(rng.normal(size=(4, d)))
-        end = prototypes[np.arange(n) % 4]
-        nearest = np.arange(n) % 4
-    else:
-        end = _unit(sources + 0.3 * rng.normal(size=(n, d)))
-        nearest = np.arange(n)
-    t = np.linspace(0, 1, steps + 1)[:, None, None]
-    traj = _unit(((1 - t) * sources + t * end).reshape(-1, d)).reshape(steps + 1, n, d)
-    traj[0] = sources
+    targets[np.arange(n), rng.integers(0, k, n)] ^= 1
     arrays = {
         "source_indices": np.arange(n), "source_embeddings": sources,
         "source_attributes": attrs, "source_identities": np.arange(n) // 3,
-        "targets": targets, "flipped": targets != attrs, "probe_before": attrs,
-        "fclf_trajectories": traj.astype(np.float32),
+        "targets": targets, "flipped": targets != attrs, "judge_before": attrs,
         "attribute_names": np.array(NAMES, dtype=str),
     }
-    for m in METHODS:
-        arrays[f"edited_{m}"] = traj[-1] if m == "fclf" else sources
-        arrays[f"probe_after_{m}"] = targets
-        arrays[f"nearest_real_{m}"] = nearest if m == "fclf" else np.arange(n)
+    for m in _methods(real):
+        if m in collapsed:
+            prototypes = _unit(rng.normal(size=(4, d))) * (30.0 if far else 1.0)
+            edited, nearest = prototypes[np.arange(n) % 4], np.arange(n) % 4
+        else:
+            edited, nearest = _unit(sources + 0.3 * rng.normal(size=(n, d))), np.arange(n)
+        arrays[f"edited_{m}"] = edited.astype(np.float32)
+        arrays[f"judge_after_{m}"] = targets
+        arrays[f"nearest_real_{m}"] = nearest
     return arrays
 
 
-def fake_metrics(collapsed=False):
-    def block(i, collapse):
-        per = {name: round(0.5 + 0.08 * j - 0.1 * i, 3) for j, name in enumerate(NAMES)}
-        per["Mustache"] = None  # never flipped: undefined
-        return {
-            "flip_success": 0.7 - 0.1 * i, "flip_success_per_attribute": per,
-            "preservation": 0.9, "preservation_per_attribute": dict.fromkeys(NAMES, 0.9),
-            "identity_cosine": 0.8, "distinct_fraction": 0.02 if collapse else 0.9,
-            "rank_ratio": 0.05 if collapse else 0.8, "movement": 0.3, "collapsed": collapse,
-            "collapse_reasons": ["distinct_fraction 0.020 < 0.5", "rank_ratio 0.050 < 0.25"]
-            if collapse else [],
-        }
+def _block(i: int, collapsed: bool, real: bool) -> dict:
+    per = {name: round(0.5 + 0.08 * j - 0.1 * i, 3) for j, name in enumerate(NAMES)}
+    per["Mustache"] = None  # never flipped: undefined
+    keep = dict.fromkeys(NAMES, 0.9)
+    truth = dict.fromkeys(("counterfactual_cosine", "counterfactual_error",
+                           "counterfactual_relative_error", "displacement_cosine"))
+    if not real:
+        truth = {"counterfactual_cosine": 0.9, "counterfactual_error": 0.2,
+                 "counterfactual_relative_error": 0.5, "displacement_cosine": 0.6}
+    return {
+        "flip_success_linear": 0.7 - 0.1 * i, "preservation_linear": 0.9,
+        "flip_success_linear_per_attribute": per, "preservation_linear_per_attribute": keep,
+        "flip_success_mlp": 0.75 - 0.1 * i, "preservation_mlp": 0.88,
+        "flip_success_mlp_per_attribute": per, "preservation_mlp_per_attribute": keep,
+        **truth,
+        "identity_cosine": 0.8, "identity_top1": 0.6, "identity_top1_unedited": 0.7,
+        "distinct_fraction": 0.02 if collapsed else 0.9, "neighbourhood_preservation": 0.7,
+        "coverage": 0.1 if collapsed else 0.8, "density": 0.7, "silhouette_by_target": 0.0,
+        "rank_ratio": 0.05 if collapsed else 0.8, "movement": 0.3, "mean_step": 0.03,
+        "std_step": 0.01, "collapsed": collapsed,
+        "collapse_reasons": ["distinct_fraction 0.020 < 0.5", "rank_ratio 0.050 < 0.25"]
+        if collapsed else [],
+        "noop": {"cosine": 0.99, "movement": 0.01, "movement_ratio": 0.05},
+        "curve": {"pareto_area_linear": 0.5, "pareto_area_mlp": 0.5},
+        "intervals": {"flip_success_linear": [0.6 - 0.1 * i, 0.8 - 0.1 * i],
+                      "preservation_linear": [0.88, 0.92]},
+    }
 
-    return {"split": "test", "num_samples": 200, "noop_cosine": 0.99,
-            **{m: block(i, collapsed and m == "fclf") for i, m in enumerate(METHODS)}}
+
+def fake_metrics(collapsed=(), real=False, n=N) -> dict:
+    def split() -> dict:
+        methods = {m: _block(i, m in collapsed, real) for i, m in enumerate(_methods(real))}
+        return {"num_samples": n, "transfer_mode": "single", "identity_top1_unedited": 0.7,
+                **methods,
+                "comparisons": {f"fclf_minus_{m}": {"flip_success_linear": {
+                    "difference": 0.1, "low": 0.0, "high": 0.2}} for m in methods if m != "fclf"}}
+
+    return {"judge": {"fitted_on": "judge split", "rows": 100},
+            "calibration": {"split": "val", "target_movement": 0.3},
+            "val": split(), "test": split()}
 
 
-def write_inputs(root: Path, collapsed=False, with_logs=True, seed=0):
+def fake_curves(real=False, collapsed=()) -> pd.DataFrame:
+    rows = []
+    for split in ("val", "test"):
+        for i, m in enumerate(_methods(real)):
+            for s in STRENGTHS:
+                truth = np.nan if real else (1 - 0.1 * i) * (1 - 0.05 * (s - 1) ** 2)
+                rows.append({
+                    "split": split, "method": m, "strength": s, "movement": 0.1 * s * (1 + i),
+                    "flip_success_linear": 0.1 + 0.3 * s / (1 + i),
+                    "preservation_linear": 1 - 0.03 * s, "flip_success_mlp": 0.1 + 0.3 * s,
+                    "preservation_mlp": 1 - 0.04 * s,
+                    "identity_top1": np.nan if m in collapsed else 0.7 - 0.1 * s,
+                    "counterfactual_cosine": truth,
+                    "displacement_cosine": np.nan if real else (0.0 if s == 0 else 0.9 - 0.2 * i),
+                })
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def write_inputs(root: Path, collapsed=(), real=False, with_logs=True, seed=0):
+    root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(PARAMS)
     (root / "metrics").mkdir()
-    (root / "metrics" / "transfer.json").write_text(json.dumps(fake_metrics(collapsed)))
+    metrics = fake_metrics(collapsed, real)
+    (root / "metrics" / "transfer.json").write_text(json.dumps(metrics))
+    curves = fake_curves(real, collapsed)
+    for split in ("val", "test"):
+        curves[curves.split == split].to_csv(root / "metrics" / f"curves_{split}.csv",
+                                             index=False, float_format="%.6g")
     (root / "eval").mkdir()
-    np.savez_compressed(root / "eval" / "edits.npz", **fake_edits(collapsed=collapsed, seed=seed))
+    np.savez_compressed(root / "eval" / "edits.npz",
+                        **fake_edits(collapsed=collapsed, real=real, seed=seed))
     if with_logs:
         logs = root / "dvclive" / "train" / "plots" / "metrics"
         for split in ("train", "val"):
@@ -115,98 +193,208 @@ def run_stage(cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep), "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, str(SCRIPT), "--params", "params.yaml"], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=180)
 
 
-def check_outputs(root: Path, n=200) -> dict[str, bytes]:
+def check_outputs(root: Path, methods: tuple[str, ...], n=N) -> dict[str, bytes]:
     for name in PNGS:
         png = root / "plots" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     data = root / "plots" / "data"
     transfer = pd.read_csv(data / "transfer_per_attribute.csv")
     assert tuple(transfer.columns) == TRANSFER_COLUMNS
-    assert len(transfer) == (len(NAMES) + 1) * len(METHODS)
+    assert len(transfer) == (len(NAMES) + 1) * len(methods)
     assert set(transfer.attribute) == {"overall", *NAMES}
-    assert set(transfer.method) == set(METHODS)
-    assert transfer.flip_success.isna().sum() == len(METHODS)  # Mustache: undefined
+    assert set(transfer.method) == set(methods)
+    assert transfer.flip_success_linear.isna().sum() == len(methods)  # Mustache: undefined
     diversity = pd.read_csv(data / "diversity.csv")
     assert tuple(diversity.columns) == DIVERSITY_COLUMNS
-    assert list(diversity.method) == list(METHODS)
+    assert list(diversity.method) == list(methods)
     pca = pd.read_csv(data / "pca_edited.csv")
     assert tuple(pca.columns) == PCA_COLUMNS
-    assert len(pca) == min(NUM_POINTS, n) and set(pca.method) == {"fclf"}
+    assert len(pca) == min(NUM_POINTS, n) * len(methods) and set(pca.method) == set(methods)
     assert np.isfinite(pca[["pc1", "pc2"]].to_numpy()).all()
     assert not list(root.rglob("*.tmp")), "no temp files left behind"
     return {p.name: p.read_bytes() for p in sorted(data.glob("*.csv"))}
 
 
+# ---------------------------------------------------------------- the stage, end to end
+
+
 def test_stage_writes_every_figure_and_table_deterministically(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     for root, logs in ((first, True), (second, False)):
-        root.mkdir()
-        write_inputs(root, collapsed=True, with_logs=logs)
+        write_inputs(root, collapsed=("fclf",), with_logs=logs)
         done = run_stage(root)
         assert done.returncode == 0, done.stderr
-        assert "COLLAPSED" in done.stderr
+        assert f"FCLF: {MODE_COLLAPSE}" in done.stderr
+        assert "baseline" not in done.stderr  # only the collapsed method is named
     assert "no training logs" in done.stderr  # the second run: skipped, with a note
     # byte-identical tables from the same inputs and plot.seed
-    assert check_outputs(first) == check_outputs(second)
+    assert check_outputs(first, SYNTHETIC) == check_outputs(second, SYNTHETIC)
 
 
-def test_missing_inputs_fail_readably(tmp_path):
-    (tmp_path / "params.yaml").write_text(PARAMS)
+def test_stage_on_real_data_layout(tmp_path):
+    """No oracle, no ground truth (empty curve cells, null metrics): every figure still."""
+    write_inputs(tmp_path, real=True)
     done = run_stage(tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "metrics/transfer.json" in done.stderr and "evaluate-transfer" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert MODE_COLLAPSE not in done.stderr
+    check_outputs(tmp_path, REAL)
+
+
+@pytest.mark.parametrize("case", ["no metrics", "old metrics", "no curves", "stale edits"])
+def test_missing_or_stale_inputs_fail_readably(tmp_path, case):
+    write_inputs(tmp_path)
+    metrics = tmp_path / "metrics" / "transfer.json"
+    expected = ["metrics/transfer.json", "evaluate-transfer"]
+    if case == "no metrics":
+        metrics.unlink()
+    elif case == "old metrics":  # the format before val/test: method blocks at the top
+        metrics.write_text(json.dumps({"split": "test", **fake_metrics()["test"]}))
+        expected.append("no 'test' block")
+    elif case == "no curves":
+        (tmp_path / "metrics" / "curves_test.csv").unlink()
+        expected = ["metrics/curves_test.csv", "evaluate-transfer"]
+    else:
+        np.savez(tmp_path / "eval" / "edits.npz", **fake_edits(n=N + 5))
+        expected += ["eval/edits.npz", "different evaluations"]
+    done = run_stage(tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    for text in expected:
+        assert text in done.stderr, (text, done.stderr)
     assert not (tmp_path / "plots").exists()
 
 
-def test_collapsed_figures_carry_the_banner(tmp_path):
-    arrays = fake_edits(collapsed=True)
-    edits = edits_from_arrays(arrays)
-    blocks = method_blocks(fake_metrics(collapsed=True))
-    summary = CollapseSummary.from_block("fclf", blocks["fclf"], edits.nearest_real_fclf)
-    assert summary.collapsed and summary.num_distinct == 4 and summary.top10_share == 1.0
+# ---------------------------------------------------------------- collapse banners
+
+
+def _figures(collapsed=(), far=False, real=False) -> dict[str, Figure]:
+    """Every per-method and shared figure the stage draws, built from fakes."""
+    edits = edits_from_arrays(fake_edits(collapsed=collapsed, far=far, real=real))
+    blocks = method_blocks(fake_metrics(collapsed, real)["test"])
+    summaries = {m: CollapseSummary.from_block(m, b, edits.nearest_real[m])
+                 for m, b in blocks.items()}
     plane = fit_plane(edits.sources)
-    labels = combo_names(edits.targets, NAMES)
-    colours = CategoryColours.top(list(labels))
     xy = plane.project(edits.sources)
-    figs = [
-        figure_pca_edited(xy, combo_names(edits.source_attributes, NAMES),
-                          plane.project(edits.edited_fclf), labels, colours,
-                          plane.axis_labels(), summary),
-        figure_trajectories(xy, plane.project(edits.trajectories[:, :5]),
-                            flip_names(edits.source_attributes[:5], edits.targets[:5], NAMES),
-                            plane.axis_labels(), summary, edits.size),
-        figure_transfer_bars(blocks, NAMES, summary),
-    ]
-    for i, fig in enumerate(figs):
-        assert any(t.get_text() == "COLLAPSED" for t in fig.texts)
-        assert "COLLAPSED" in fig.get_suptitle()
-        if i == 0:  # the stage test saves every kind; here once, to check save_png alone
-            save_png(fig, tmp_path / "fig.png", dpi=30)
-            assert (tmp_path / "fig.png").stat().st_size > 0
-        else:
-            fig.clf()
-    assert len(find_piles(plane.project(edits.edited_fclf), 2.0)) == 4
-
-
-def test_healthy_figures_say_not_collapsed(tmp_path):
-    edits = edits_from_arrays(fake_edits())
-    blocks = method_blocks(fake_metrics())
-    summary = CollapseSummary.from_block("fclf", blocks["fclf"], edits.nearest_real_fclf)
-    plane = fit_plane(edits.sources)
-    xy, xy_edited = plane.project(edits.sources), plane.project(edits.edited_fclf)
-    assert find_piles(xy_edited, 2.0) == []
     labels = combo_names(edits.targets, NAMES)
-    for fig in (
-        figure_pca_edited(xy, combo_names(edits.source_attributes, NAMES), xy_edited, labels,
-                          CategoryColours.top(list(labels)), plane.axis_labels(), summary),
-        figure_transfer_bars(blocks, NAMES, summary),
-    ):
-        assert not any(t.get_text() == "COLLAPSED" for t in fig.texts)
-        assert "not collapsed" in fig.get_suptitle()
-        fig.clf()
+    rows = np.arange(6)
+    curves = fake_curves(real, collapsed)
+    return {
+        "pca_edited": figure_pca_edited(
+            xy, combo_names(edits.source_attributes, NAMES),
+            {m: plane.project(edits.edited[m]) for m in blocks}, labels,
+            CategoryColours.top(list(labels)), plane.axis_labels(), summaries),
+        "trajectories": figure_trajectories(
+            xy, xy[rows], {m: plane.project(edits.edited[m][rows]) for m in blocks},
+            flip_names(edits.source_attributes[rows], edits.targets[rows], NAMES),
+            plane.axis_labels(), summaries, edits.size),
+        "transfer_bars": figure_transfer_bars(blocks, NAMES, summaries),
+        "tradeoff_curves": figure_tradeoff_curves(curves[curves.split == "test"], summaries,
+                                                  identity_top1_unedited=0.7),
+    }
+
+
+def _axes_of(fig: Figure, method: str):
+    (ax,) = [a for a in fig.axes if a.get_title().startswith(method_label(method) + ":")]
+    return ax
+
+
+def _texts(artist) -> list[str]:
+    return [t.get_text() for t in artist.findobj(Text)]
+
+
+@pytest.mark.parametrize("collapsed", [("baseline_mean_direction",), ("fclf",)])
+def test_banners_only_on_the_panels_of_collapsed_methods(collapsed, tmp_path):
+    (culprit,) = collapsed
+    figures = _figures(collapsed)
+    for name in ("pca_edited", "trajectories"):
+        fig = figures[name]
+        banners = banners_in(fig)
+        assert set(banners) == {culprit}, name
+        assert banners[culprit] == [_axes_of(fig, culprit)], name  # on its own panel only
+        for method in SYNTHETIC:
+            on_panel = " ".join(_texts(_axes_of(fig, method)))
+            assert (MODE_COLLAPSE in on_panel) == (method == culprit), (name, method)
+    for name, fig in figures.items():
+        title = fig.get_suptitle()
+        assert f"{MODE_COLLAPSE} flagged for: {method_label(culprit)}" in title, name
+        others = [m for m in SYNTHETIC if m != culprit]
+        assert not any(method_label(m) in title for m in others), name
+    for name in ("transfer_bars", "tradeoff_curves"):  # shared panels: legend, no banner
+        fig = figures[name]
+        assert banners_in(fig) == {}, name
+        (legend,) = fig.legends
+        red = [t.get_text() for t in legend.get_texts() if MODE_COLLAPSE in t.get_text()]
+        assert len(red) == 1 and red[0].startswith(method_label(culprit)), (name, red)
+    save_png(figures["pca_edited"], tmp_path / "fig.png", dpi=30)  # save_png once, alone
+    assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_healthy_figures_carry_no_banner_and_claim_no_health():
+    for name, fig in _figures().items():
+        assert banners_in(fig) == {}, name
+        assert MODE_COLLAPSE not in " ".join(_texts(fig)), name
+        title = fig.get_suptitle()
+        assert "no method flagged" in title and "healthy" not in title.lower(), name
+        if name in ("pca_edited", "trajectories"):
+            titles = " ".join(ax.get_title() for ax in fig.axes).lower()
+            assert "healthy" not in titles and "not collapsed" not in titles
+
+
+def test_far_away_collapsed_edits_do_not_shrink_the_real_cloud():
+    edits = edits_from_arrays(fake_edits(collapsed=("fclf",), far=True))
+    plane = fit_plane(edits.sources)
+    real = plane.project(edits.sources)
+    far = plane.project(edits.edited["fclf"])
+    assert np.ptp(far, axis=0).max() > 10 * np.ptp(real, axis=0).max()
+    limits = robust_limits(real, [far, plane.project(edits.edited["oracle"])])
+    view = (limits[:, 1] - limits[:, 0]).max()
+    assert view < 1.6 * np.ptp(real, axis=0).max()
+    fig = _figures(collapsed=("fclf",), far=True)["pca_edited"]
+    ax = _axes_of(fig, "fclf")
+    assert np.diff(ax.get_xlim())[0] < 1.6 * np.ptp(real[:, 0])
+    assert any("outside the view" in t for t in _texts(ax))
+    assert len(find_piles(far, view)) == 4
+
+
+# ---------------------------------------------------------------- trade-off curves
+
+
+def test_tradeoff_curves_say_when_there_is_no_ground_truth():
+    real = _figures(real=True)["tradeoff_curves"]
+    panels = {ax.get_title().split(":")[0].split(" vs")[0]: ax for ax in real.axes}
+    for truth in ("Displacement cosine", "Counterfactual cosine"):
+        assert NO_TRUTH in _texts(panels[truth]) and not panels[truth].lines, truth
+    for drawn in ("Flip success", "Identity top-1"):
+        assert NO_TRUTH not in _texts(panels[drawn])
+        assert len(panels[drawn].lines) >= len(REAL), drawn
+
+    synthetic = _figures()["tradeoff_curves"]
+    for ax in synthetic.axes:
+        assert NO_TRUTH not in _texts(ax)
+        dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert len(dashed) == 1 and dashed[0].get_color() == "black"  # the oracle
+        stars = [c for c in ax.collections if len(c.get_offsets()) == 1]
+        assert len(stars) == len(SYNTHETIC)  # s = 1 marked once per method
+
+
+def test_curves_file_is_checked(tmp_path):
+    path = tmp_path / "curves_test.csv"
+    fake_curves(real=True).to_csv(path, index=False)
+    table = load_curves(path, "test")
+    assert set(table.split) == {"test"} and table.displacement_cosine.isna().all()
+    assert table.strength.dtype == np.float64
+    with pytest.raises(DataError, match="no rows of the 'judge' split"):
+        load_curves(path, "judge")
+    fake_curves().drop(columns="movement").to_csv(path, index=False)
+    with pytest.raises(DataError, match="curves_test.csv: missing column.*movement"):
+        load_curves(path)
+    with pytest.raises(DataError, match="absent.csv: not found"):
+        load_curves(tmp_path / "absent.csv")
+
+
+# ---------------------------------------------------------------- small pieces
 
 
 def test_names_tables_and_sampling():
@@ -216,10 +404,13 @@ def test_names_tables_and_sampling():
         "+Young, \u2212Male", "no flip"]
     colours = CategoryColours.top(["a", "b", "b", "c"], max_categories=2)
     assert colours.categories == ("b", "a") and colours.colour_of("c") == colours.other
-    blocks = method_blocks(fake_metrics())
-    assert list(transfer_table(blocks, NAMES).series[:2]) == [
-        "overall | fclf", "overall | baseline_mean_direction"]
-    assert diversity_table(blocks).shape == (3, 5)
+    blocks = method_blocks(fake_metrics()["test"])
+    assert list(blocks) == list(SYNTHETIC)  # 'comparisons' and scalars are not methods
+    assert list(transfer_table(blocks, NAMES).series[:2]) == ["overall | oracle", "overall | fclf"]
+    assert diversity_table(blocks).shape == (len(SYNTHETIC), len(DIVERSITY_COLUMNS))
+    pca = pca_table({"fclf": np.zeros((3, 2)), "oracle": np.ones((3, 2))}, ["a", "b", "c"])
+    assert list(pca.method) == ["fclf"] * 3 + ["oracle"] * 3 and list(pca.target[:3]) == [
+        "a", "b", "c"]
     assert np.array_equal(sample_rows(50, 10, 1, 1), sample_rows(50, 10, 1, 1))
     assert not np.array_equal(sample_rows(50, 10, 1, 1), sample_rows(50, 10, 2, 1))
     assert len(sample_rows(5, 10, 1, 1)) == 5
@@ -232,17 +423,33 @@ def test_pca_plane_is_sign_stable():
     assert a.explained[0] >= a.explained[1] > 0
 
 
-def test_bad_artifacts_and_logs(tmp_path):
+def test_bad_artifacts_metrics_and_logs(tmp_path):
     arrays = fake_edits()
-    del arrays["fclf_trajectories"]
-    with pytest.raises(DataError, match="fclf_trajectories"):
+    del arrays["nearest_real_fclf"]
+    with pytest.raises(DataError, match="nearest_real_fclf"):
         edits_from_arrays(arrays, "edits.npz")
+    arrays = fake_edits()
+    del arrays["edited_fclf"], arrays["nearest_real_fclf"]
+    with pytest.raises(DataError, match="edited_fclf"):
+        edits_from_arrays(arrays)
     arrays = fake_edits()
     arrays["targets"] = arrays["targets"][:-1]
     with pytest.raises(DataError, match="targets has shape"):
         edits_from_arrays(arrays)
+    metrics = fake_metrics()
+    with pytest.raises(DataError, match="m.json: no 'test' block"):
+        split_metrics({"judge": {}}, "test", "m.json")
+    with pytest.raises(DataError, match="older evaluation"):
+        split_metrics(metrics["test"], "test", "m.json")  # method blocks at the top level
     with pytest.raises(DataError, match="no 'fclf'"):
-        method_blocks({"split": "test"})
+        method_blocks({"num_samples": 3})
+    broken = json.loads(json.dumps(metrics["test"]))
+    del broken["baseline_mean_direction"]["flip_success_mlp"]
+    with pytest.raises(DataError, match="baseline_mean_direction block lacks flip_success_mlp"):
+        method_blocks(broken)
+    edits = edits_from_arrays(fake_edits(real=True))
+    with pytest.raises(DataError, match="no edits of oracle"):
+        check_same_run(metrics["test"], method_blocks(metrics["test"]), edits, "m", "e")
     curves, notes = read_training_curves(tmp_path / "absent")
     assert curves == {} and notes
     (tmp_path / "train").mkdir()

@@ -4,9 +4,11 @@ The judge reads attributes (it was fitted on the judge split, which no method,
 baseline or calibration sees); `before` is its reading of the sources. The
 gallery is the whole evaluated split (identity retrieval and nearest-real
 neighbours). Counterfactuals are the synthetic world's exact answers, or None
-on real data. Collapse measures that need neighbourhoods run on a seeded
-subsample (`collapse_rows`), curves on another (`curve_rows`), so the
-protocol's cost stays linear in the split size.
+on real data. Everything that needs nearest neighbours (identity top-1,
+distinct fraction, neighbourhood preservation, coverage/density, silhouettes)
+runs on a seeded subsample of the sources (`collapse_rows`, searched against
+the whole gallery), curves on another (`curve_rows`); attribute and
+ground-truth scores use every point.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class SplitContext:
     gallery_attributes: np.ndarray  # (M, k)
     gallery_identities: np.ndarray | None  # (M,) or None when unknown
     counterfactuals: np.ndarray | None  # (N, d) exact edits, synthetic only
-    collapse_rows: np.ndarray  # subsample of range(N) for neighbourhood/coverage/silhouette
+    collapse_rows: np.ndarray  # subsample of range(N) for every neighbour-based measure
     curve_rows: np.ndarray  # subsample of range(N) for the trade-off curves
     thresholds: dict  # collapse thresholds, keyword names of collapse_verdict
     neighbourhood_k: int = 10

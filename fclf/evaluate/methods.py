@@ -41,10 +41,17 @@ def run_edit(edit: EditFn, z: np.ndarray, targets: np.ndarray, num_steps: int) -
     return traj
 
 
-def curve_fractions(num_steps: int, points: int = 11) -> list[float]:
-    """Relative strengths 0..2 at which curves are read: whole steps of a num_steps flow."""
-    stride = max(1, round(2 * num_steps / (points - 1)))
-    return [t / num_steps for t in range(0, 2 * num_steps + 1, stride)]
+CURVE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+
+def curve_fractions(num_steps: int) -> list[float]:
+    """Relative strengths (0..2, 1 = the operating point) at which curves are read.
+
+    Flows can only stop at whole steps, so each fraction is rounded to one;
+    duplicates (few steps) are dropped. 1 and 2 are always present.
+    """
+    steps = sorted({round(s * num_steps) for s in CURVE_FRACTIONS})
+    return [t / num_steps for t in steps]
 
 
 @dataclass
@@ -106,8 +113,10 @@ class OracleMethod:
 
     def end(self, z: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         goal = np.asarray(self.truth(self.index, targets), np.float32)
-        traj = np.stack([slerp(z, goal, t / self.num_steps) for t in range(self.num_steps + 1)])
-        return goal, step_lengths(traj)
+        # equal steps along the geodesic: each is the chord of angle theta / num_steps
+        cos = np.clip((np.asarray(z, np.float64) * goal).sum(1), -1.0, 1.0)
+        chord = 2 * np.sin(np.arccos(cos) / (2 * self.num_steps))
+        return goal, np.tile(chord, (self.num_steps, 1))
 
     def frames(self, z, targets, fractions: Sequence[float], rows=None) -> list[np.ndarray]:
         index = self.index if rows is None else self.index[rows]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from fclf.data.embeddings_io import EmbeddingSplit
 from fclf.evaluate.baselines import (
@@ -85,8 +86,8 @@ class ProtocolSettings:
     collapse_max_silhouette: float = 0.9
     neighbourhood_k: int = 10
     coverage_k: int = 5
-    collapse_samples: int | None = 5000
-    curve_samples: int | None = 1000
+    collapse_samples: int | None = 2500
+    curve_samples: int | None = 300
     bootstrap_resamples: int = 1000
     block_size: int = 2048
 
@@ -129,9 +130,20 @@ def protocol_arrays(
 
 
 def fit_judge(judge_split: EmbeddingSplit, settings: ProtocolSettings) -> Judge:
-    """The judge, fitted on the judge split only (deterministic in the seed)."""
-    return Judge.fit(judge_split.embeddings, judge_split.attributes,
-                     tuple(judge_split.attribute_names), seed=settings.seed, c=settings.judge_c)
+    """The judge, fitted on the judge split only (deterministic in the seed).
+
+    Fitted on one torch thread: its small MLP's steps are too short for two
+    threads to pay off, and on a shared CPU they spin-wait for each other
+    (measured: 1-2 s on one thread, up to a minute on two under load).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return Judge.fit(judge_split.embeddings, judge_split.attributes,
+                         tuple(judge_split.attribute_names), seed=settings.seed,
+                         c=settings.judge_c)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def build_context(

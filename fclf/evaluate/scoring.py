@@ -90,19 +90,23 @@ def identity_scores(
     ctx: SplitContext, edited: np.ndarray, rows: np.ndarray | None = None
 ) -> tuple[dict, PerPoint, np.ndarray]:
     """identity_top1 (nearest other real image shows the same person), identity_cosine,
-    distinct_fraction; plus the nearest real row of each edit."""
-    rows = np.arange(len(edited)) if rows is None else rows
+    distinct_fraction, on `rows` of the sources (all when None); plus the nearest real
+    row of each scored edit. Per-point pairs cover all N points (0/0 outside `rows`)."""
+    n = len(edited)
+    rows = np.arange(n) if rows is None else rows
     own = ctx.index[rows]
     exclude = own if ctx.gallery_identities is not None else None
-    nearest, nearest_ex = nearest_neighbours(edited, ctx.gallery, exclude, ctx.block_size)
-    cos = centred_cosines(ctx.sources[rows], edited, ctx.center)
+    nearest, nearest_ex = nearest_neighbours(edited[rows], ctx.gallery, exclude, ctx.block_size)
+    cos = centred_cosines(ctx.sources, edited, ctx.center)
     block = {"identity_cosine": float(cos.mean()), "distinct_fraction": distinct_fraction(nearest)}
-    per_point: PerPoint = {"identity_cosine": (cos, np.ones(len(rows)))}
+    per_point: PerPoint = {"identity_cosine": (cos, np.ones(n))}
     if ctx.gallery_identities is not None:
         ids = ctx.gallery_identities
-        same = (ids[nearest_ex] == ids[own]).astype(np.float64)
+        same, scored = np.zeros(n), np.zeros(n)
+        same[rows] = ids[nearest_ex] == ids[own]
+        scored[rows] = 1.0
         block["identity_top1"] = identity_top1(nearest_ex, ids[own], ids)
-        per_point["identity_top1"] = (same, np.ones(len(rows)))
+        per_point["identity_top1"] = (same, scored)
     else:
         block["identity_top1"] = None
     block["identity_top1_unedited"] = ctx.top1_unedited
@@ -144,7 +148,7 @@ def score_method(
     edited = np.ascontiguousarray(edited, np.float32)
     block, per_point = attribute_scores(ctx, edited)
     truth, truth_points = truth_scores(ctx, edited)
-    ident, ident_points, nearest = identity_scores(ctx, edited)
+    ident, ident_points, nearest = identity_scores(ctx, edited, ctx.collapse_rows)
     block.update(truth)
     block.update(ident)
     per_point.update(truth_points)
@@ -154,8 +158,10 @@ def score_method(
     block["movement"] = movement(ctx.sources, edited)
     block["mean_step"], block["std_step"] = step_statistics(steps)
     block.update(collapse_scores(ctx, edited, block["distinct_fraction"]))
+    nearest_all = np.full(len(edited), -1, np.int64)  # -1: not among the neighbour rows
+    nearest_all[ctx.collapse_rows] = nearest
     arrays = {"edited": edited, "judge_after": ctx.judge.read(edited)["linear"],
-              "nearest_real": nearest}
+              "nearest_real": nearest_all}
     return block, per_point, arrays
 
 

@@ -25,6 +25,12 @@ MODE_COLLAPSE = "MODE COLLAPSE"
 BANNER_GID = "collapse-banner"  # gid prefix of a banner's artists: '<prefix>:<method>'
 
 
+SHOWN_MEASURES = (  # what the collapse rule reads (fclf.evaluate), then the rank ratio
+    ("distinct_fraction", "distinct"), ("coverage", "coverage"), ("density", "density"),
+    ("neighbourhood_preservation", "kNN kept"), ("rank_ratio", "rank ratio"),
+)
+
+
 @dataclass(frozen=True)
 class CollapseSummary:
     """One method's collapse reading: the metric block's verdict plus neighbour counts."""
@@ -33,8 +39,7 @@ class CollapseSummary:
     num_points: int
     num_distinct: int  # distinct nearest real embeddings of the edited points
     top10_share: float  # share of edits whose nearest real is one of the 10 most common
-    distinct_fraction: float
-    rank_ratio: float
+    measures: tuple[tuple[str, float], ...]  # (short name, value) of the block's measures
     collapsed: bool
     reasons: tuple[str, ...]
 
@@ -43,13 +48,14 @@ class CollapseSummary:
         nearest = np.asarray(nearest_real).reshape(-1)
         _, counts = np.unique(nearest, return_counts=True)
         top = np.sort(counts)[::-1][:10].sum()
+        measures = tuple((short, float(block[key])) for key, short in SHOWN_MEASURES
+                         if block.get(key) is not None)
         return cls(
             method=method,
             num_points=len(nearest),
             num_distinct=len(counts),
             top10_share=float(top / len(nearest)) if len(nearest) else 0.0,
-            distinct_fraction=float(block["distinct_fraction"]),
-            rank_ratio=float(block["rank_ratio"]),
+            measures=measures,
             collapsed=bool(block["collapsed"]),
             reasons=tuple(block.get("collapse_reasons") or ()),
         )
@@ -63,7 +69,7 @@ class CollapseSummary:
         return COLLAPSE_RED if self.collapsed else NEUTRAL_GREY
 
     def numbers(self) -> str:
-        return f"distinct_fraction {self.distinct_fraction:.3f}, rank_ratio {self.rank_ratio:.3f}"
+        return ", ".join(f"{short} {value:.3f}" for short, value in self.measures)
 
     def headline(self) -> str:
         """'<method>: MODE COLLAPSE (reasons)' for the console."""
@@ -71,9 +77,10 @@ class CollapseSummary:
         return f"{self.label}: {MODE_COLLAPSE}{reasons}"
 
     def detail(self) -> str:
+        numbers = "\n".join(textwrap.wrap(self.numbers(), 48))
         return (f"{self.num_points} edits \u2192 {self.num_distinct} distinct nearest real "
                 f"faces;\nthe 10 most common hold {100 * self.top10_share:.1f}% of edits;\n"
-                f"{self.numbers()}")
+                f"{numbers}")
 
 
 def collapse_line(summaries: Iterable[CollapseSummary]) -> tuple[str, str]:

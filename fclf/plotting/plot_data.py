@@ -1,9 +1,11 @@
-"""The CSV tables `dvc plots show` / `dvc plots diff` draw, in long format.
+"""The CSV tables `dvc plots show` / `dvc plots diff` draw, in long format (test split).
 
-transfer_per_attribute: one row per (attribute or 'overall', method), plus a
-`series` column ('Smiling | fclf') because DVC's bar templates take a single
-nominal field for the bars. diversity: one row per method. pca_edited: a
-seeded subsample of FCLF's edits in the real-data PCA plane.
+transfer_per_attribute: one row per (attribute or 'overall', method) with both
+judges' flip success and preservation, plus a `series` column ('Smiling | fclf')
+because DVC's bar templates take a single nominal field for the bars.
+diversity: one row per method with its collapse measures and verdict.
+pca_edited: a seeded subsample of every method's edits in the real-data PCA plane.
+(The trade-off curves need no table here: dvc.yaml reads metrics/curves_test.csv.)
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ import pandas as pd
 from fclf.atomic import atomic_path
 
 OVERALL = "overall"
-TRANSFER_COLUMNS = ("attribute", "method", "flip_success", "preservation", "series")
-DIVERSITY_COLUMNS = ("method", "distinct_fraction", "rank_ratio", "identity_cosine", "movement")
+SCORE_COLUMNS = ("flip_success_linear", "preservation_linear", "flip_success_mlp",
+                 "preservation_mlp")
+TRANSFER_COLUMNS = ("attribute", "method", *SCORE_COLUMNS, "series")
+DIVERSITY_COLUMNS = ("method", "distinct_fraction", "rank_ratio", "coverage", "density",
+                     "neighbourhood_preservation", "identity_top1", "identity_cosine",
+                     "movement", "collapsed")
 PCA_COLUMNS = ("pc1", "pc2", "target", "method")
 
 
@@ -27,11 +33,11 @@ def transfer_table(blocks: Mapping[str, Mapping], names: Sequence[str]) -> pd.Da
     for attribute in (OVERALL, *names):
         for method, block in blocks.items():
             if attribute == OVERALL:
-                flip, keep = block["flip_success"], block["preservation"]
+                scores = [block.get(key) for key in SCORE_COLUMNS]
             else:
-                flip = block["flip_success_per_attribute"].get(attribute)
-                keep = block["preservation_per_attribute"].get(attribute)
-            rows.append((attribute, method, flip, keep, f"{attribute} | {method}"))
+                scores = [(block.get(f"{key}_per_attribute") or {}).get(attribute)
+                          for key in SCORE_COLUMNS]
+            rows.append((attribute, method, *scores, f"{attribute} | {method}"))
     return pd.DataFrame(rows, columns=list(TRANSFER_COLUMNS))
 
 
@@ -40,10 +46,16 @@ def diversity_table(blocks: Mapping[str, Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(DIVERSITY_COLUMNS))
 
 
-def pca_table(xy: np.ndarray, labels: Sequence[str], method: str = "fclf") -> pd.DataFrame:
-    xy = np.asarray(xy, np.float64)
-    return pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "target": list(labels),
-                         "method": method}, columns=list(PCA_COLUMNS))
+def pca_table(xy_by_method: Mapping[str, np.ndarray], labels: Sequence[str]) -> pd.DataFrame:
+    """Rows of every method's edits (same sources, same order), method by method."""
+    parts = []
+    for method, xy in xy_by_method.items():
+        xy = np.asarray(xy, np.float64)
+        parts.append(pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "target": list(labels),
+                                   "method": method}, columns=list(PCA_COLUMNS)))
+    if not parts:
+        return pd.DataFrame(columns=list(PCA_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:

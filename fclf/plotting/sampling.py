@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 POINTS_STREAM = 1  # scatter plots and plots/data/pca_edited.csv
-TRAJECTORIES_STREAM = 2
+TRAJECTORIES_STREAM = 2  # the source -> edit segments
 
 
 def sample_rows(n: int, k: int, seed: int, stream: int) -> np.ndarray:

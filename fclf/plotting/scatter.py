@@ -128,12 +128,12 @@ def figure_pca_real(xy: np.ndarray, labels: np.ndarray, colours: CategoryColours
                     axis_labels: tuple[str, str], total: int) -> Figure:
     """Real (source) embeddings in their PCA plane, coloured by attribute combination."""
     fig, ax = new_figure(9.5, 6.5)
-    limits = robust_limits(xy, q=0.5)
+    limits = robust_limits(xy, q=0.1)
     outside = scatter_by_category(ax, xy, labels, colours, limits)
     _frame(ax, axis_labels, limits)
     _outside_note(ax, outside, len(xy))
-    ax.set_title(f"{len(xy)} of {total} evaluated points, coloured by their attribute combination")
-    fig.suptitle("Real CLIP face embeddings in their 2-D PCA plane")
+    ax.set_title(f"{len(xy)} of {total} evaluated test points, by their attribute combination")
+    fig.suptitle("Real (source) embeddings in their 2-D PCA plane")
     category_legend(fig, [labels], colours, "attribute combination",
                     [OUTSIDE_HANDLE] if outside else None)
     return fig
@@ -162,11 +162,12 @@ def figure_pca_edited(
         summary = summaries[method]
         outside = scatter_by_category(ax, xy, target_labels, colours, limits)
         any_outside += outside
-        _outside_note(ax, outside, len(xy))
         piles = mark_piles(ax, xy, limits)
         detail = summary.detail()
         if piles:
             detail += f"\nred rings: {piles} spot(s) holding \u2265 1% of the drawn edits"
+        if outside:
+            detail += f"\n{outside} of {len(xy)} edits outside the view (\u2716 on the border)"
         ax.text(0.02, 0.02, detail, transform=ax.transAxes, ha="left", va="bottom",
                 fontsize=7.5, color=summary.colour, zorder=7,
                 bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": summary.colour})

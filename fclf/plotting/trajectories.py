@@ -74,8 +74,7 @@ def figure_trajectories(
     title_with_collapse(
         fig,
         f"Net displacement of {len(flip_labels)} of {total} test edits in the real-data PCA "
-        "plane\nstraight segments from source to edit (the path in between is not recorded); "
-        "colour = requested flip",
+        "plane\nstraight source \u2192 edit segments: the path in between is not recorded",
         summaries.values(),
     )
     handles = [Line2D([], [], color=c, linewidth=2, label=cat)
@@ -91,5 +90,5 @@ def figure_trajectories(
     if any_outside:
         handles.append(OUTSIDE_HANDLE)
     fig.legend(handles=handles, title="requested flip (+ on, \u2212 off)",
-               loc="outside right upper", frameon=False)
+               loc="outside right center", frameon=False)
     return fig

@@ -1,8 +1,8 @@
 """Axis limits that follow the bulk of the points, and what to do with the rest.
 
 Limits come from percentiles, not extremes: the real cloud's central box,
-widened to hold the central box of each other point set, but never by more
-than `max_growth` times the real cloud's span on a side. A collapsed run whose
+widened to hold the central box of each other point set, counting only the
+points within `max_growth` times the real cloud's span of it. A collapsed run whose
 edits all fly far away therefore cannot shrink the real cloud to a dot; its
 points are drawn on the border (as crosses) and counted in the panel instead.
 """
@@ -26,10 +26,11 @@ def _box(xy: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray] | None:
     return low, high
 
 
-def robust_limits(reference: np.ndarray, others: Sequence[np.ndarray] = (), q: float = 1.0,
-                  pad: float = 0.06, max_growth: float = 0.5) -> Limits:
-    """Limits holding the [q, 100 - q] percentile box of `reference` and, up to
-    `max_growth` x the reference span beyond it, of each of `others`; padded by `pad`."""
+def robust_limits(reference: np.ndarray, others: Sequence[np.ndarray] = (), q: float = 0.5,
+                  pad: float = 0.08, max_growth: float = 0.5) -> Limits:
+    """Limits holding the [q, 100 - q] percentile box of `reference` and of each of `others`,
+    padded by `pad`. Only the points of `others` within `max_growth` x the reference span of
+    the reference box count, so far-away points (a run that flew off) never widen the view."""
     box = _box(reference, q)
     if box is None:
         return np.array([[-1.0, 1.0], [-1.0, 1.0]])
@@ -37,10 +38,11 @@ def robust_limits(reference: np.ndarray, others: Sequence[np.ndarray] = (), q: f
     span = np.where(high > low, high - low, np.maximum(np.abs(high), 1.0))
     floor, ceiling = low - max_growth * span, high + max_growth * span
     for xy in others:
-        other = _box(xy, q)
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        near = xy[((xy >= floor) & (xy <= ceiling)).all(axis=1)]
+        other = _box(near, q)
         if other is not None:
-            low = np.minimum(low, np.maximum(other[0], floor))
-            high = np.maximum(high, np.minimum(other[1], ceiling))
+            low, high = np.minimum(low, other[0]), np.maximum(high, other[1])
     span = np.where(high > low, high - low, np.maximum(np.abs(high), 1.0))
     return np.stack([low - pad * span, high + pad * span], axis=1)
 

@@ -3,8 +3,8 @@
 The first FCLF models sent 5,000 edited points to 10-15 places. Any single
 number can be gamed: jitter around a few prototypes restores distinct nearest
 neighbours (and effective rank: noise inflates it, so rank is only reported,
-in diversity.py). The rule therefore asks for four things at once, each of
-which one family of cheats cannot give:
+in diversity.py). The rule therefore asks for five things at once, each of
+which some family of cheats cannot give:
 
 - distinct_fraction >= min_distinct: edited points find many different
   nearest real embeddings (fails exact collapse);
@@ -12,15 +12,16 @@ which one family of cheats cannot give:
   source's nearest neighbours (fails collapse with or without jitter, random
   real points of the target class, and noise large enough to matter);
 - coverage >= min_coverage: edits reach most of the real target class (fails
-  prototypes, jittered or not);
+  jittered prototypes and noise; plain prototypes only partly, see coverage.py);
 - density >= min_density: edits lie where real faces of the target class lie
   (fails noise and rotations that keep every neighbourhood);
 - silhouette_by_target <= max_silhouette: edits do not form tight, separate
   clusters per target (a prototype per target).
 
 The default thresholds are provisional, set between the healthy edits and the
-cheats of tests/test_metrics_collapse.py on synthetic CLIP-like data; calibrate
-them on the real pipeline.
+cheats of tests/test_metrics_collapse.py on synthetic CLIP-like data (density
+and coverage with k=20 against train faces, 10 images per person); calibrate
+them on the real pipeline, for the k and reference set it uses.
 """
 
 from __future__ import annotations

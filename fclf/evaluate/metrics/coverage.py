@@ -31,7 +31,10 @@ one augmented product, [x, 1, -|x|^2] . [2y, -|y|^2, 1] = -|x - y|^2. Radii
 shrink by DISTANCE_TOL x the largest squared real norm when tested, so float32
 rounding cannot put an exact duplicate inside a zero-radius ball. The positive
 entries of a block (edit inside ball) are sparse and found through maxima over
-strided groups of columns, as in neighbourhood.py.
+strided groups of columns, as in neighbourhood.py. Where the CPU has bf16 dot
+products, the edit-to-ball products run in bf16 as a filter with a rigorous
+error bound, and the few pairs it cannot decide are recomputed in float64
+(_BF16Cross): the same answer as float32, in about half the time.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from fclf.evaluate.metrics.neighbourhood import _group, top_k_others
 
 BLOCK = 2048
 DISTANCE_TOL = 1e-5
+USE_BF16: bool | None = None  # None: use bf16 filtering where the CPU has bf16 units
 
 
 def _stack(x: np.ndarray, scale: float, first: np.ndarray, second: np.ndarray) -> torch.Tensor:
@@ -61,40 +65,120 @@ def _balls(
     xr = xr - center
     xf = np.asarray(fake, np.float64) - center
     sq_r, sq_f = (xr * xr).sum(axis=1), (xf * xf).sum(axis=1)
-    ones_r, ones_f = np.ones(len(xr)), np.ones(len(xf))
+    ones_r = np.ones(len(xr))
 
     # [x, 1, -|x|^2] . [2y, -|y|^2, 1] = -|x - y|^2: the k-th largest is minus the squared radius
     left, right = _stack(xr, 1.0, ones_r, -sq_r), _stack(xr, 2.0, -sq_r, ones_r)
     top = top_k_others(left, right, k, block_size)
     radii2 = np.clip(-top.values[:, k - 1].double().numpy(), 0.0, None)
 
-    # [f, 1, -|f|^2] . [2r, -(|r|^2 - radius^2 + tol), 1] > 0  <=>  |f - r|^2 < radius^2 - tol
-    tol = DISTANCE_TOL * max(float(sq_r.max()), 1e-30)  # reals only: far fakes must not widen it
-    fakes = _stack(xf, 1.0, ones_f, -sq_f)
-    reals = _stack(xr, 2.0, -(sq_r - radii2 + tol), ones_r)
-    counts = torch.zeros(len(fakes), dtype=torch.int64)
-    covered = torch.zeros(len(reals), dtype=torch.bool)
-    buf = torch.empty(block_size * block_size)
-    for i0 in range(0, len(fakes), block_size):
-        fi = fakes[i0 : i0 + block_size]
-        for j0 in range(0, len(reals), block_size):
-            rj = reals[j0 : j0 + block_size]
-            scores = torch.mm(fi, rj.T, out=buf[: len(fi) * len(rj)].view(len(fi), len(rj)))
-            f, r = _inside(scores)
+    # inside <=> s = 2 f.r + c_r - |f|^2 > 0 with c_r = -(|r|^2 - radius^2 + tol),
+    # i.e. |f - r|^2 < radius^2 - tol (tol from the reals only: far fakes must not widen it)
+    c = -(sq_r - radii2 + DISTANCE_TOL * max(float(sq_r.max()), 1e-30))
+    cross = _BF16Cross(xf, xr, sq_f, c) if _use_bf16() else _Float32Cross(xf, xr, sq_f, c)
+    counts = torch.zeros(len(xf), dtype=torch.int64)
+    covered = torch.zeros(len(xr), dtype=torch.bool)
+    for i0 in range(0, len(xf), block_size):
+        for j0 in range(0, len(xr), block_size):
+            f, r = cross.inside(slice(i0, i0 + block_size), slice(j0, j0 + block_size))
             counts.index_add_(0, f + i0, torch.ones_like(f))
             covered[r + j0] = True
     return counts.numpy(), covered.numpy()
 
 
-def _inside(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row, col) of the positive entries, via strided group maxima (they are sparse)."""
+def _positive(scores: torch.Tensor, bars: torch.Tensor):
+    """(row, col, value) of the entries above their row's bar, via strided group maxima.
+
+    The entries sought are sparse, so one pass of group maxima finds the few
+    groups worth gathering.
+    """
     n_rows, n_cols = scores.shape
     g = _group(n_cols)
     q = n_cols // g
-    grouped = scores.view(n_rows, g, q)
-    r, j = (grouped.amax(dim=1) > 0).nonzero(as_tuple=True)
-    hit, t = (grouped[r, :, j] > 0).nonzero(as_tuple=True)
-    return r[hit], t * q + j[hit]
+    grouped = scores.view(n_rows, g, q)  # group (r, j) holds columns j, j + q, j + 2q, ...
+    r, j = (grouped.amax(dim=1) > bars[:, None]).nonzero(as_tuple=True)
+    hit, t = (grouped[r, :, j] > bars[r, None]).nonzero(as_tuple=True)
+    return r[hit], t * q + j[hit], grouped[r[hit], t, j[hit]]
+
+
+class _Float32Cross:
+    """s for a block of (fake, real) pairs from one float32 matmul of augmented rows."""
+
+    def __init__(self, xf, xr, sq_f, c):
+        self.fakes = _stack(xf, 1.0, np.ones(len(xf)), -sq_f)
+        self.reals = _stack(xr, 2.0, c, np.ones(len(xr)))
+        self.buf = None
+
+    def inside(self, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        fi, rj = self.fakes[rows], self.reals[cols]
+        if self.buf is None or self.buf.numel() < len(fi) * len(rj):
+            self.buf = torch.empty(len(fi) * len(rj))
+        scores = torch.mm(fi, rj.T, out=self.buf[: len(fi) * len(rj)].view(len(fi), len(rj)))
+        f, r, _ = _positive(scores, torch.zeros(len(fi)))
+        return f, r
+
+
+class _BF16Cross:
+    """The same signs from a bfloat16 matmul (~4x faster where the CPU has bf16 units).
+
+    bf16 keeps 8 significant bits (u = 2^-8), so the product is only a filter:
+    with inputs rounded once, float32 accumulation and a bf16 result,
+    |approx - s| <= 2u(1 + u) |f| |2r| + (scalar and accumulation terms) + u |approx| / (1 - u).
+    The scalars travel as two bf16 parts (hi + lo, ~16 bits). Pairs whose
+    approx lies within that bound of 0 (a few per real point) are recomputed in
+    float64; if a block has too many, the whole block is redone in float32.
+    """
+
+    MAX_AMBIGUOUS = 0.01  # fraction of a block beyond which it is redone in float32
+
+    def __init__(self, xf, xr, sq_f, c):
+        self.xf, self.xr = torch.as_tensor(xf), torch.as_tensor(xr)
+        self.sq_f, self.c = torch.as_tensor(sq_f), torch.as_tensor(c)
+        one_f, one_r = torch.ones(len(xf), 1, dtype=torch.float64), torch.ones(len(xr), 1)
+        self.fakes = torch.cat([self.xf, one_f, one_f, -_split(self.sq_f)], 1).bfloat16()
+        self.reals = torch.cat([2 * self.xr, _split(self.c), one_r, one_r], 1).bfloat16()
+        norm_f = self.xf.norm(dim=1)
+        norm_2r = 2 * float(self.xr.norm(dim=1).max())
+        max_c = float(self.c.abs().max())
+        bound = 2**-7 * 1.01 * norm_f * norm_2r + 2**-13 * (max_c + self.sq_f + norm_f * norm_2r)
+        self.bars = (bound / (1 - 2**-7)).float()
+        self.fallback = None
+
+    def inside(self, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        approx = torch.mm(self.fakes[rows], self.reals[cols].T)
+        bar = self.bars[rows]
+        f, r, v = _positive(approx, -bar)
+        sure = v.float() > bar[f]
+        unsure = (~sure).nonzero().squeeze(1)
+        if len(unsure) > self.MAX_AMBIGUOUS * approx.numel():
+            if self.fallback is None:
+                self.fallback = _Float32Cross(
+                    self.xf.numpy(), self.xr.numpy(), self.sq_f.numpy(), self.c.numpy()
+                )
+            return self.fallback.inside(rows, cols)
+        fu, ru = f[unsure], r[unsure]
+        gf, gr = fu + rows.start, ru + cols.start
+        exact = 2 * (self.xf[gf] * self.xr[gr]).sum(1) + self.c[gr] - self.sq_f[gf]
+        keep = sure.clone()
+        keep[unsure] = exact > 0
+        return f[keep], r[keep]
+
+
+def _split(x: torch.Tensor) -> torch.Tensor:
+    """(n, 2) float64: x as a bf16-exact high part and the remainder (~16 bits together)."""
+    hi = x.bfloat16().double()
+    return torch.stack([hi, x - hi], dim=1)
+
+
+def _use_bf16() -> bool:
+    """USE_BF16 if set, else whether this CPU has native bf16 dot products."""
+    if USE_BF16 is not None:
+        return USE_BF16
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private: may vanish
+    try:
+        return bool(check and check())
+    except Exception:  # any failure means: do not rely on it
+        return False
 
 
 def density_coverage(
