@@ -179,7 +179,7 @@ class TrainConfig:
 
     learning_rate: float = _leaf(2e-3, POSITIVE, "Adam learning rate (cosine-annealed)")
     batch_size: int = _leaf(512, Rule(int, low=2), "samples per step")
-    epochs: int = _leaf(15, POS_INT, "training epochs")
+    epochs: int = _leaf(5, POS_INT, "training epochs")
     seed: int = _leaf(0, INT, "seed of init, batching, flips and probes")
     device: str = _leaf("auto", DEVICE, "training device")
     flip_prob: float = _leaf(0.5, PROB, "probability that a sample's target differs from it")
@@ -187,7 +187,7 @@ class TrainConfig:
     grad_clip: float = _leaf(1.0, POSITIVE, "gradient-norm clipping")
     weight_decay: float = _leaf(0.0, NONNEG, "Adam weight decay")
     checkpoint_gradients: bool = _leaf(
-        False, Rule(bool), "recompute flow steps in the backward pass (less memory, ~1.3x time)"
+        False, Rule(bool), "recompute flow steps in the backward pass (less memory, ~1.5x time)"
     )
 
 
@@ -211,7 +211,7 @@ class LossConfig:
     lambda_curl: float = _leaf(1e-4, NONNEG, "weight of E||J - J^T||_F^2")
     lambda_div: float = _leaf(1e-4, NONNEG, "weight of E[(tr J)^2]")
     lambda_identity: float = _leaf(
-        30.0, NONNEG, "identity preservation: weight of mean ||z_end - z||^2 (contrastive);"
+        7.0, NONNEG, "identity preservation: weight of mean ||z_end - z||^2 (contrastive);"
         " of the geodesic distance^2 in the OT coupling cost (flow_matching)",
     )
     probes: int = _leaf(1, POS_INT, "random probes per point for the curl/div estimators")

@@ -1,8 +1,9 @@
 """DVC stage `clean-checkpoints`: wipe checkpoints/ when they belong to another run.
 
-A run is defined by the model, loss, flip and optimisation params and the
-training data (not the epoch count): change loss.lambda_identity and training
-starts fresh; change train.epochs and it resumes.
+A run is defined by the model, flow horizon, loss, flip and optimisation params
+and the training data (not the epoch count, device or gradient checkpointing):
+change loss.lambda_identity and training starts fresh; change train.epochs and
+it resumes.
 """
 
 from pathlib import Path

@@ -268,8 +268,25 @@ def test_flow_matching_loss_and_gradients():
     parts["loss"].backward()
     assert field.output.weight.grad.abs().max() > 0
     assert field.input_z.weight.grad.abs().max() > 0
-    with pytest.raises(ValueError, match="sphere"):
-        fclf_objective(field, batch, bank, weights, FlowSettings(sphere=False))
+    flat = fclf_objective(field, batch, bank, weights, FlowSettings(sphere=False),
+                          torch.Generator().manual_seed(0))
+    assert torch.isfinite(flat["loss"]) and flat["fm"] > 0
+
+
+def test_flat_flow_matching_target_is_the_straight_line_over_the_horizon():
+    """model.sphere: false: z_t on the segment, constant velocity (x1 - z) / T; Euler over the
+    horizon lands exactly on x1."""
+    gen = torch.Generator().manual_seed(1)
+    z = retract(torch.randn(4, DIM, generator=gen, dtype=torch.float64))
+    x1 = retract(torch.randn(4, DIM, generator=gen, dtype=torch.float64))
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    z_t, u = target_velocity(z, x1, t, 2.0, sphere=False)
+    torch.testing.assert_close(z_t, z + t[:, None] * (x1 - z))
+    point = z.clone()
+    for _ in range(8):
+        point = point + 0.25 * (x1 - z) / 2.0
+    torch.testing.assert_close(point, x1)
+    torch.testing.assert_close(u, (x1 - z) / 2.0)
 
 
 def test_codes_are_whole_label_vectors():

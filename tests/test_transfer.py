@@ -189,6 +189,25 @@ def test_bad_sources_fail_in_one_line(synthetic, tmp_path) -> None:
 # --- pure parts ----------------------------------------------------------------------------
 
 
+def test_steps_default_to_the_horizon_recorded_in_the_model(synthetic, tmp_path) -> None:
+    from fclf.config import FlowConfig
+    from fclf.model.model_io import load_model
+
+    field, config, record = load_model(synthetic["model"])
+    model = tmp_path / "short.pt"
+    save_model(model, field, config, record["attributes"],
+               flow=FlowConfig(num_steps=4, step_size=0.25, integrator="rk4"))
+    args = ["--model", model, "--embeddings", synthetic["emb"], "--image-id",
+            synthetic["not_smiling"], "--set", "Smiling=1", "--json"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["steps"]) == 5
+    result = invoke(*args, "--steps", "2")
+    assert len(json.loads(result.stdout)["steps"]) == 3
+    result = invoke(*args, "--step-size", "0")
+    assert result.exit_code != 0 and "--step-size 0.0: must be > 0" in result.output
+
+
 def test_strip_panels_merge_consecutive_steps_with_the_same_face() -> None:
     assert strip_panels([4, 4, 7, 7, 7, 4, 9]) == [
         Panel(0, 1, 4), Panel(2, 4, 7), Panel(5, 5, 4), Panel(6, 6, 9)

@@ -1,4 +1,4 @@
-"""The yardstick against cheaters: edits built to game it must be flagged collapsed or fail the gate.
+"""The yardstick against cheaters: edits built to game it must be caught (collapse or gate).
 
 Every edit is scored through `score_edits`, the path `fclf score` uses, on a
 small contextual synthetic world that knows each face's exact counterfactual.

@@ -130,7 +130,7 @@ def integrate(
     exactly where they start. `initial_velocity` (f at z, for the active rows
     when some are inactive) saves one forward pass. `checkpoint_gradients`
     recomputes each step in the backward pass instead of storing its
-    activations (torch.utils.checkpoint): memory O(1) in num_steps, ~1.3x time.
+    activations (torch.utils.checkpoint): memory O(1) in num_steps, ~1.5x time.
     """
     active = condition.active
     if not bool(active.all()):

@@ -40,7 +40,7 @@ class TrainSettings:
 
     learning_rate: float = 2e-3
     batch_size: int = 512
-    epochs: int = 15
+    epochs: int = 5
     seed: int = 0
     flip_prob: float = 0.5
     max_flips: int = 2

@@ -49,28 +49,31 @@ DISTANCE_TOL = 1e-5
 USE_BF16: bool | None = None  # None: use bf16 filtering where the CPU has bf16 units
 
 
-def _stack(x: np.ndarray, scale: float, first: np.ndarray, second: np.ndarray) -> torch.Tensor:
-    """float32 rows [scale * x, first, second] (assembled in float64)."""
-    return torch.as_tensor(
-        np.concatenate([scale * x, first[:, None], second[:, None]], axis=1), dtype=torch.float32
-    )
+def _stack(x: torch.Tensor, scale: float, first: torch.Tensor, second: torch.Tensor):
+    """float32 rows [scale * x, first, second]."""
+    return torch.cat([x * scale, first[:, None].float(), second[:, None].float()], dim=1)
+
+
+def _centred(points: np.ndarray, center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(float32 points - center, float64 squared norms)."""
+    x = torch.as_tensor(np.asarray(points, np.float32)) - center
+    return x, (x * x).sum(dim=1, dtype=torch.float64)
 
 
 def _balls(
     real: np.ndarray, fake: np.ndarray, k: int, block_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(balls holding each fake (F,) int64, real points with a fake in their ball (M,) bool)."""
-    xr = np.asarray(real, np.float64)
-    center = xr.mean(axis=0)
-    xr = xr - center
-    xf = np.asarray(fake, np.float64) - center
-    sq_r, sq_f = (xr * xr).sum(axis=1), (xf * xf).sum(axis=1)
-    ones_r = np.ones(len(xr))
+    raw = torch.as_tensor(np.asarray(real, np.float32))
+    center = (raw.sum(dim=0, dtype=torch.float64) / len(raw)).float()
+    xr, sq_r = _centred(real, center)
+    xf, sq_f = _centred(fake, center)
+    ones_r = torch.ones(len(xr), dtype=torch.float64)
 
     # [x, 1, -|x|^2] . [2y, -|y|^2, 1] = -|x - y|^2: the k-th largest is minus the squared radius
     left, right = _stack(xr, 1.0, ones_r, -sq_r), _stack(xr, 2.0, -sq_r, ones_r)
     top = top_k_others(left, right, k, block_size)
-    radii2 = np.clip(-top.values[:, k - 1].double().numpy(), 0.0, None)
+    radii2 = (-top.values[:, k - 1].double()).clamp_min(0.0)
 
     # inside <=> s = 2 f.r + c_r - |f|^2 > 0 with c_r = -(|r|^2 - radius^2 + tol),
     # i.e. |f - r|^2 < radius^2 - tol (tol from the reals only: far fakes must not widen it)
@@ -105,8 +108,8 @@ class _Float32Cross:
     """s for a block of (fake, real) pairs from one float32 matmul of augmented rows."""
 
     def __init__(self, xf, xr, sq_f, c):
-        self.fakes = _stack(xf, 1.0, np.ones(len(xf)), -sq_f)
-        self.reals = _stack(xr, 2.0, c, np.ones(len(xr)))
+        self.fakes = _stack(xf, 1.0, torch.ones(len(xf)), -sq_f)
+        self.reals = _stack(xr, 2.0, c, torch.ones(len(xr)))
         self.buf = None
 
     def inside(self, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,14 +135,13 @@ class _BF16Cross:
     MAX_AMBIGUOUS = 0.01  # fraction of a block beyond which it is redone in float32
 
     def __init__(self, xf, xr, sq_f, c):
-        self.xf, self.xr = torch.as_tensor(xf), torch.as_tensor(xr)
-        self.sq_f, self.c = torch.as_tensor(sq_f), torch.as_tensor(c)
-        one_f, one_r = torch.ones(len(xf), 1, dtype=torch.float64), torch.ones(len(xr), 1)
-        self.fakes = torch.cat([self.xf, one_f, one_f, -_split(self.sq_f)], 1).bfloat16()
-        self.reals = torch.cat([2 * self.xr, _split(self.c), one_r, one_r], 1).bfloat16()
-        norm_f = self.xf.norm(dim=1)
-        norm_2r = 2 * float(self.xr.norm(dim=1).max())
-        max_c = float(self.c.abs().max())
+        self.xf, self.xr, self.sq_f, self.c = xf, xr, sq_f, c  # float32 rows, float64 scalars
+        one_f, one_r = torch.ones(len(xf), 1), torch.ones(len(xr), 1)
+        self.fakes = torch.cat([xf, one_f, one_f, -_split(sq_f)], 1).bfloat16()
+        self.reals = torch.cat([2 * xr, _split(c), one_r, one_r], 1).bfloat16()
+        norm_f = torch.linalg.vector_norm(xf, dim=1, dtype=torch.float64)
+        norm_2r = 2 * float(torch.linalg.vector_norm(xr, dim=1, dtype=torch.float64).max())
+        max_c = float(c.abs().max())
         bound = 2**-7 * 1.01 * norm_f * norm_2r + 2**-13 * (max_c + self.sq_f + norm_f * norm_2r)
         self.bars = (bound / (1 - 2**-7)).float()
         self.fallback = None
@@ -152,22 +154,21 @@ class _BF16Cross:
         unsure = (~sure).nonzero().squeeze(1)
         if len(unsure) > self.MAX_AMBIGUOUS * approx.numel():
             if self.fallback is None:
-                self.fallback = _Float32Cross(
-                    self.xf.numpy(), self.xr.numpy(), self.sq_f.numpy(), self.c.numpy()
-                )
+                self.fallback = _Float32Cross(self.xf, self.xr, self.sq_f, self.c)
             return self.fallback.inside(rows, cols)
         fu, ru = f[unsure], r[unsure]
         gf, gr = fu + rows.start, ru + cols.start
-        exact = 2 * (self.xf[gf] * self.xr[gr]).sum(1) + self.c[gr] - self.sq_f[gf]
+        dots = (self.xf[gf].double() * self.xr[gr].double()).sum(dim=1)
+        exact = 2 * dots + self.c[gr] - self.sq_f[gf]
         keep = sure.clone()
         keep[unsure] = exact > 0
         return f[keep], r[keep]
 
 
 def _split(x: torch.Tensor) -> torch.Tensor:
-    """(n, 2) float64: x as a bf16-exact high part and the remainder (~16 bits together)."""
+    """(n, 2) float32: float64 x as a bf16-exact high part and the remainder (~16 bits in bf16)."""
     hi = x.bfloat16().double()
-    return torch.stack([hi, x - hi], dim=1)
+    return torch.stack([hi, x - hi], dim=1).float()
 
 
 def _use_bf16() -> bool:

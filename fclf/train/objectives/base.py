@@ -26,7 +26,7 @@ class ObjectiveWeights:
     positives: int = 2
     lambda_curl: float = 1e-4
     lambda_div: float = 1e-4
-    lambda_identity: float = 30.0
+    lambda_identity: float = 7.0
     probes: int = 1
     div_estimator: str = "corrected"
 

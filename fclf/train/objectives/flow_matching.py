@@ -29,6 +29,11 @@ For a batch of real sources z with targets y and source readings s
 4. L_fm = mean over the batch of ||P(z_t) v(z_t) - u_t / T||², plus the
    curl and divergence penalties at z_t.
 
+With `model.sphere: false` (the unnormalised flow z + step_size·v) the path is
+the straight line z_t = (1 - t) z + t x1 with velocity x1 - z, and the field
+is not projected; the coupling cost stays geodesic (the points are unit
+vectors either way).
+
 loss = L_fm + lambda_curl·R_curl + lambda_div·R_div. Logged besides: `pair`,
 the mean θ² of the coupling (the identity cost the OT minimises).
 """
@@ -99,9 +104,13 @@ def c2ot_partners(
 
 
 def target_velocity(z: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
-                    horizon: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(z_t, u_t / T): the point at time t of the geodesic z -> x1 and the velocity the field
-    must have there to arrive at x1 after flowing for `horizon` T."""
+                    horizon: float, sphere: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z_t, u_t / T): the point at time t of the path z -> x1 (the geodesic on the sphere,
+    else the straight line) and the velocity the field must have there to arrive at x1
+    after flowing for `horizon` T."""
+    if not sphere:
+        t = t.reshape(-1, 1).to(z.dtype)
+        return (1 - t) * z + t * x1, (x1 - z) / horizon
     return slerp(z, x1, t), slerp_velocity(z, x1, t) / horizon
 
 
@@ -110,8 +119,6 @@ def batch_loss(
     flow: FlowSettings, generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """All components for a batch; 'loss' is the weighted total."""
-    if not flow.sphere:
-        raise ValueError("flow_matching interpolates on the sphere; it needs model.sphere: true")
     n = len(batch.z)
     condition = batch.condition()
     index = condition.active.nonzero().squeeze(1)
@@ -123,7 +130,7 @@ def batch_loss(
         c2ot_partners(bank, z, batch.target[index], weights.lambda_identity, generator)
     ]
     t = torch.rand(len(index), generator=generator).to(z.device, z.dtype)
-    z_t, u = target_velocity(z, partners, t, flow.horizon)
+    z_t, u = target_velocity(z, partners, t, flow.horizon, flow.sphere)
     f, v, cache = flow_velocity(field, z_t, condition.select(index), flow.sphere)
     fm = (f - u).pow(2).sum(-1).sum() / n
     curl, div = jacobian_terms(field, cache, z_t, v, weights, flow, generator, n)
