@@ -236,10 +236,13 @@ class EvalConfig:
         0.5, PROB, "collapsed if distinct_fraction is below this"
     )
     collapse_min_neighbourhood: float = _leaf(
-        0.05, PROB, "collapsed if neighbourhood_preservation is below this"
+        0.2, PROB, "collapsed if neighbourhood_preservation is below this"
     )
     collapse_min_coverage: float = _leaf(0.2, PROB, "collapsed if coverage is below this")
     collapse_min_density: float = _leaf(0.2, NONNEG, "collapsed if density is below this")
+    collapse_max_density: float = _leaf(
+        2.0, NONNEG, "collapsed if density is above this (edits piled on the class prototype)"
+    )
     collapse_max_silhouette: float = _leaf(
         0.9, PROB, "collapsed if silhouette_by_target is above this"
     )

@@ -288,3 +288,21 @@ def test_the_collapsed_preset_of_the_readme_still_parses(tmp_path):
             "model:\n  sphere: false\n")
     config = load_config(write(tmp_path, text))
     assert config.loss.lambda_identity == 0 and not config.model.sphere
+
+
+def test_protocol_and_collapse_defaults_equal_the_params_schema() -> None:
+    import dataclasses
+    import inspect
+
+    from fclf.config import EvalConfig
+    from fclf.evaluate.metrics import collapse_verdict
+    from fclf.evaluate.protocol import ProtocolSettings
+
+    schema = dataclasses.asdict(EvalConfig())
+    library = dataclasses.asdict(ProtocolSettings())
+    for key, value in schema.items():
+        assert library[key] == value, key
+    thresholds = ProtocolSettings().thresholds
+    for name, parameter in inspect.signature(collapse_verdict).parameters.items():
+        if name in thresholds:
+            assert parameter.default == thresholds[name], name

@@ -21,12 +21,7 @@ from fclf.train.objectives import (
     get_objective,
 )
 from fclf.train.objectives.contrastive import bank_contrastive, draw_pool
-from fclf.train.objectives.flow_matching import (
-    assign,
-    c2ot_partners,
-    coupling_cost,
-    target_velocity,
-)
+from fclf.train.objectives.flow_matching import target_velocity
 
 DIM, K, N = 8, 3, 24
 
@@ -182,43 +177,7 @@ def test_contrastive_total_is_the_weighted_sum_and_no_op_batches_are_zero():
 # --- flow matching ----------------------------------------------------------------------
 
 
-def test_c2ot_coupling_is_a_bijection_within_each_code_and_never_crosses_codes():
-    gen = torch.Generator().manual_seed(0)
-    sources = retract(torch.randn(40, DIM, generator=gen))
-    targets = retract(torch.randn(40, DIM, generator=gen))
-    groups = torch.randint(0, 5, (40,), generator=gen)
-    shuffled = groups[torch.randperm(40, generator=gen)]
-    cost = coupling_cost(sources, targets, groups, shuffled, 1.0)
-    assert torch.isinf(cost[groups[:, None] != shuffled[None, :]]).all()
-    perm = assign(cost, groups, shuffled)
-    assert sorted(perm.tolist()) == list(range(40)), "a bijection"
-    assert torch.equal(shuffled[perm], groups), "never across codes"
-    # optimal within each code: no pair swap inside a code lowers the total cost
-    total = cost[torch.arange(40), perm].sum()
-    for i in range(40):
-        for j in range(40):
-            if groups[i] == groups[j] and i != j:
-                swapped = total - cost[i, perm[i]] - cost[j, perm[j]] + cost[i, perm[j]] \
-                    + cost[j, perm[i]]
-                assert swapped >= total - 1e-9
-    with pytest.raises(ValueError, match="sources but"):
-        assign(cost[:, :39], groups, shuffled[:39])
-
-
-def test_c2ot_partners_are_real_points_of_the_target_code_and_closer_than_independent():
-    field, batch, bank = world(n_bank=400)
-    z, target = batch.z, batch.target
-    gen = torch.Generator().manual_seed(0)
-    partners = c2ot_partners(bank, z, target, 30.0, gen)
-    assert torch.equal(bank.group[partners], bank.groups(target))
-    real = {tuple(row.tolist()) for row in bank.embeddings}
-    assert all(tuple(row.tolist()) in real for row in bank.embeddings[partners])
-    independent = c2ot_partners(bank, z, target, 0.0, torch.Generator().manual_seed(0))
-    ot_cost = geodesic_angle(z, bank.embeddings[partners]).pow(2).sum()
-    ind_cost = geodesic_angle(z, bank.embeddings[independent]).pow(2).sum()
-    assert ot_cost < ind_cost
-    # same draws, only the pairing differs
-    assert sorted(partners.tolist()) == sorted(independent.tolist())
+# the entropic C2OT coupling itself: tests/test_coupling.py
 
 
 @pytest.mark.parametrize(("num_steps", "step_size"), [(10, 0.1), (4, 0.25), (8, 0.25)])

@@ -9,7 +9,6 @@ from fclf.evaluate.metrics import (
     density_coverage,
     distinct_fraction,
     effective_rank,
-    legacy_collapse_verdict,
     nearest_neighbours,
     neighbourhood_preservation,
     silhouettes,
@@ -76,12 +75,6 @@ def test_missing_or_none_measures_are_skipped_nan_fails_other_keys_are_ignored()
     assert collapse_verdict({**HEALTHY, "flip_success": 0.1, "rank_ratio": 0.01})[0] is False
     collapsed, reasons = collapse_verdict({**HEALTHY, "density": float("nan")})
     assert collapsed and reasons == ["density is nan"]
-
-
-def test_legacy_rule_keeps_its_old_signature():
-    assert legacy_collapse_verdict(0.95, 0.9, 0.05) == (False, [])
-    assert legacy_collapse_verdict(0.9, 0.2, 0.0)[1][0].startswith("rank_ratio")
-    assert legacy_collapse_verdict(0.6, 0.3, 0.5, min_distinct=0.7)[1][0].startswith("distinct")
 
 
 # --- cheater scenarios on synthetic CLIP-like data --------------------------------------
@@ -232,10 +225,10 @@ def test_the_old_rule_passed_jittered_collapse_and_rank_is_no_defence():
     test, _, _, edited = _scenario("jittered 15 prototypes")
     rank_ratio = effective_rank(edited) / effective_rank(test.embeddings)
     assert measures["distinct_fraction"] > 0.5 and rank_ratio > 1.0
-    old = legacy_collapse_verdict(
-        measures["distinct_fraction"], rank_ratio, measures["silhouette_by_target"]
-    )
-    assert old == (False, [])
+    # the old rule: distinct_fraction < 0.5 or rank_ratio < 0.25 or silhouette > 0.9
+    old = (measures["distinct_fraction"] < 0.5 or rank_ratio < 0.25
+           or measures["silhouette_by_target"] > 0.9)
+    assert not old
     assert collapse_verdict(measures)[0]
 
 

@@ -63,24 +63,30 @@ def test_celeba_source_runs_the_whole_pipeline(tmp_path: Path) -> None:
 
     config = load_config(pipeline.root / "params.yaml")
     assert config.data.source == "celeba" and config.embed.model_path == "data/clip-tiny"
-    check_outputs(pipeline.root, ATTRIBUTES, epochs=CELEBA_PARAMS["train.epochs"])
+    check_outputs(pipeline.root, ATTRIBUTES, epochs=CELEBA_PARAMS["train.epochs"],
+                  synthetic=False)
 
     projection_dim = json.loads((clip / "config.json").read_text())["projection_dim"]
-    for split, rows in ROWS.items():
-        data = read_split(pipeline.root / "data" / "embeddings" / f"{split}.parquet", ATTRIBUTES)
-        assert len(data) == rows and data.dim == projection_dim
-        assert data.has_identities
+    folder = pipeline.root / "data" / "embeddings"
+    sizes = {}
+    for split in (*ROWS, "judge"):
+        data = read_split(folder / f"{split}.parquet", ATTRIBUTES)
+        assert data.dim == projection_dim and data.has_identities
+        sizes[split] = len(data)
+    # the judge split is carved out of CelebA's train partition by identity
+    assert sizes["train"] + sizes["judge"] == ROWS["train"] and sizes["judge"] > 0
+    assert (sizes["val"], sizes["test"]) == (ROWS["val"], ROWS["test"])
 
     transfer = pipeline.json("metrics/transfer.json")
-    check_transfer_metrics(transfer, ATTRIBUTES)
-    assert transfer["split"] == "test" and transfer["num_samples"] == ROWS["test"]
-    assert 0.0 <= transfer["fclf"]["identity_top1"] <= 1.0
+    check_transfer_metrics(transfer, ATTRIBUTES, synthetic=False)
+    assert transfer["test"]["num_samples"] == ROWS["test"]
+    assert 0.0 <= transfer["test"]["fclf"]["identity_top1"] <= 1.0
 
     table = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
     runs = [rev for row in table for exp in row.get("experiments") or [] for rev in exp["revs"]]
     (run,) = [rev for rev in runs if rev["name"] == "celeba"]
     assert run["data"]["params"]["params.yaml"]["data"]["data"]["source"] == "celeba"
-    assert "fclf" in run["data"]["metrics"]["metrics/transfer.json"]["data"]
+    assert "fclf" in run["data"]["metrics"]["metrics/transfer.json"]["data"]["test"]
 
     # The experiment's results are in the workspace: nothing is left to run.
     done = pipeline.dvc("repro")

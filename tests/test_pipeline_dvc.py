@@ -202,14 +202,20 @@ def plot_ids() -> set[str]:
     return {e if isinstance(e, str) else next(iter(e)) for e in spec.get("plots", [])}
 
 
-def check_transfer_metrics(metrics: dict, attributes: list[str], lists: bool = True) -> None:
-    """`lists=False` for metrics read back through DVC, which leaves list values out."""
+def check_transfer_metrics(
+    metrics: dict, attributes: list[str], lists: bool = True, synthetic: bool = True
+) -> None:
+    """`lists=False` for metrics read back through DVC, which leaves list values out;
+    `synthetic=False` for real data: no oracle, ground-truth metrics null."""
     expected = METHOD_KEYS if lists else METHOD_KEYS - {"collapse_reasons"}
     assert set(metrics) >= TRANSFER_KEYS, sorted(TRANSFER_KEYS - set(metrics))
     assert set(metrics["judge"]["linear"]["attributes"]) == set(attributes)
+    methods = METHODS if synthetic else tuple(m for m in METHODS if m != "oracle")
     for split in ("val", "test"):
-        assert set(metrics[split]) >= SPLIT_KEYS, sorted(SPLIT_KEYS - set(metrics[split]))
-        for method in METHODS:
+        wanted = SPLIT_KEYS if synthetic else SPLIT_KEYS - {"oracle"}
+        assert set(metrics[split]) >= wanted, sorted(wanted - set(metrics[split]))
+        assert synthetic or "oracle" not in metrics[split]
+        for method in methods:
             block = metrics[split][method]
             if not lists:  # DVC flattens nested dicts and drops lists
                 continue
@@ -219,9 +225,11 @@ def check_transfer_metrics(metrics: dict, attributes: list[str], lists: bool = T
                 assert 0.0 <= block[key] <= 1.0, (method, key, block[key])
             assert isinstance(block["collapsed"], bool)
             assert isinstance(block["collapse_reasons"], list)
+            if not synthetic:  # never faked on real data
+                assert block["counterfactual_relative_error"] is None
 
 
-def check_outputs(root: Path, attributes: list[str], epochs: int) -> None:
+def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: bool = True) -> None:
     """Every file the pipeline promises, with the structure its readers rely on."""
     outs, plot_files = declared_paths()
     missing = [p for p in [*outs, *plot_files] if not (root / p).exists()]
@@ -229,7 +237,7 @@ def check_outputs(root: Path, attributes: list[str], epochs: int) -> None:
 
     for split in ("train", "val", "test", "judge"):
         assert (root / "data" / "embeddings" / f"{split}.parquet").stat().st_size > 0
-    assert (root / "data" / "embeddings" / "truth.npz").stat().st_size > 0
+    assert (root / "data" / "embeddings" / "truth.npz").exists() == synthetic
     assert (root / "models" / "fclf.pt").stat().st_size > 0
     assert "fingerprint" in json.loads((root / "checkpoints" / "run.json").read_text())
 
@@ -239,12 +247,12 @@ def check_outputs(root: Path, attributes: list[str], epochs: int) -> None:
     assert all(np.isfinite(v) for v in train["train"].values())
 
     transfer = json.loads((root / "metrics" / "transfer.json").read_text())
-    check_transfer_metrics(transfer, attributes)
+    check_transfer_metrics(transfer, attributes, synthetic=synthetic)
 
     with np.load(root / "eval" / "edits.npz") as edits:
         n = transfer["test"]["num_samples"]
         assert list(edits["attribute_names"]) == attributes
-        for method in METHODS:
+        for method in METHODS if synthetic else METHODS[1:]:
             assert edits[f"edited_{method}"].shape[0] == n
     for split in ("val", "test"):
         with np.load(root / "eval" / f"protocol_{split}.npz") as protocol:

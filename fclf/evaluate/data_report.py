@@ -89,7 +89,8 @@ def line_gap(train: EmbeddingSplit, test: EmbeddingSplit, truth: Truth, probe_c:
 
 
 def data_report(
-    splits: dict[str, EmbeddingSplit], probe_c: float = 1.0, truth: Truth | None = None
+    splits: dict[str, EmbeddingSplit], probe_c: float = 1.0, truth: Truth | None = None,
+    judge_c: float = 0.01,
 ) -> dict:
     """Rates (all splits), P(attr | Male/Female) when Male is an attribute, cosines and
     test accuracy of the evaluation's frozen probes (trained on train)."""
@@ -105,15 +106,15 @@ def data_report(
         if male is not None and name != "Male":
             row["rate_given_male"] = float(attrs[male, j].mean())
             row["rate_given_female"] = float(attrs[~male, j].mean())
-        truth = test.attributes[:, j]
-        row["probe_accuracy_test"] = float((predicted[:, j] == truth).mean())
-        row["majority_class_test"] = float(max(truth.mean(), 1 - truth.mean()))
+        labels = test.attributes[:, j]
+        row["probe_accuracy_test"] = float((predicted[:, j] == labels).mean())
+        row["majority_class_test"] = float(max(labels.mean(), 1 - labels.mean()))
         report["attributes"][name] = row
     report.update(_cosines(test, np.random.default_rng(0)))
     if test.has_identities:
         nearest = nearest_other(test.embeddings)
         report["identity_top1_unedited"] = identity_top1(nearest, test.identities, test.identities)
-    report["judge_gap"] = judge_gap(splits["train"], test, probe_c)
+    report["judge_gap"] = judge_gap(splits["train"], test, judge_c)
     if truth is not None:
         report["line_gap"] = line_gap(splits["train"], test, truth, probe_c)
     return report

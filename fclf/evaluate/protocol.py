@@ -80,9 +80,10 @@ class ProtocolSettings:
     probe_c: float = 1.0
     judge_c: float = 0.01
     collapse_min_distinct: float = 0.5
-    collapse_min_neighbourhood: float = 0.05
+    collapse_min_neighbourhood: float = 0.2
     collapse_min_coverage: float = 0.2
     collapse_min_density: float = 0.2
+    collapse_max_density: float = 2.0
     collapse_max_silhouette: float = 0.9
     neighbourhood_k: int = 10
     coverage_k: int = 5
@@ -98,6 +99,7 @@ class ProtocolSettings:
             "min_neighbourhood": self.collapse_min_neighbourhood,
             "min_coverage": self.collapse_min_coverage,
             "min_density": self.collapse_min_density,
+            "max_density": self.collapse_max_density,
             "max_silhouette": self.collapse_max_silhouette,
         }
 

@@ -15,7 +15,7 @@
 
 from fclf.evaluate.metrics.bootstrap import cluster_bootstrap, percentile_interval
 from fclf.evaluate.metrics.clustering import combination_labels, kmeans, kmeans_purity, silhouettes
-from fclf.evaluate.metrics.collapse import collapse_verdict, legacy_collapse_verdict
+from fclf.evaluate.metrics.collapse import collapse_verdict
 from fclf.evaluate.metrics.counterfactual import (
     counterfactual_cosine,
     counterfactual_cosine_per_point,
@@ -70,7 +70,6 @@ __all__ = [
     "k_nearest_others",
     "kmeans",
     "kmeans_purity",
-    "legacy_collapse_verdict",
     "movement",
     "nearest_neighbours",
     "nearest_other",
