@@ -59,8 +59,9 @@ def judge_gap(train: EmbeddingSplit, test: EmbeddingSplit, probe_c: float, seed:
                       c=probe_c)
     report = judge.report(test.embeddings, test.attributes)
     linear, mlp = (report[kind]["mean_balanced_accuracy"] for kind in ("linear", "mlp"))
+    gap = None if linear is None or mlp is None else mlp - linear
     return {"balanced_accuracy_linear": linear, "balanced_accuracy_mlp": mlp,
-            "mlp_minus_linear": mlp - linear}
+            "mlp_minus_linear": gap}
 
 
 def line_gap(train: EmbeddingSplit, test: EmbeddingSplit, truth: Truth, probe_c: float,
@@ -141,8 +142,10 @@ def format_report(report: dict) -> str:
         cos += f"; unedited identity top-1 {report['identity_top1_unedited']:.3f}"
     lines.append(cos)
     gap = report["judge_gap"]
-    lines.append(f"judge balanced accuracy (test): linear {gap['balanced_accuracy_linear']:.3f}, "
-                 f"MLP {gap['balanced_accuracy_mlp']:.3f} (gap {gap['mlp_minus_linear']:+.3f})")
+    if gap["mlp_minus_linear"] is not None:
+        lines.append(f"judge balanced accuracy (test): linear "
+                     f"{gap['balanced_accuracy_linear']:.3f}, MLP {gap['balanced_accuracy_mlp']:.3f}"
+                     f" (gap {gap['mlp_minus_linear']:+.3f})")
     if "line_gap" in report:
         lines.append(f"straight lines at the oracle's movement "
                      f"({report['line_gap']['oracle_movement']:.3f}):")

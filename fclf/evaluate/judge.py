@@ -55,7 +55,8 @@ MLP_DROPOUT = 0.5
 
 
 def _check_fit_inputs(
-    embeddings: np.ndarray, attributes: np.ndarray, attribute_names, what: str
+    embeddings: np.ndarray, attributes: np.ndarray, attribute_names, what: str,
+    both_classes: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     x = np.asarray(embeddings)
     y = np.asarray(attributes)
@@ -75,7 +76,7 @@ def _check_fit_inputs(
         values = np.unique(y[:, j])
         if not np.isin(values, (0, 1)).all():
             raise DataError(f"{what}: attribute {name!r} must be 0/1, got values {values[:5]}")
-        if len(values) < 2:
+        if len(values) < 2 and both_classes:
             raise DataError(
                 f"{what}: attribute {name!r} has only the value {int(values[0])}; "
                 "both classes are needed (to fit a balanced reader, or to score one)"
@@ -213,10 +214,12 @@ class MLPReader:
         return (self.logits(z) >= 0).astype(np.int8)
 
 
-def _rates(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """(TPR, TNR) of one attribute column."""
+def _rates(pred: np.ndarray, truth: np.ndarray) -> tuple[float | None, float | None]:
+    """(TPR, TNR) of one attribute column; None for a class the points do not have."""
     pos = truth == 1
-    return float((pred[pos] == 1).mean()), float((pred[~pos] == 0).mean())
+    tpr = float((pred[pos] == 1).mean()) if pos.any() else None
+    tnr = float((pred[~pos] == 0).mean()) if (~pos).any() else None
+    return tpr, tnr
 
 
 class Judge:
@@ -299,10 +302,13 @@ class Judge:
 
         {kind: {"mean_balanced_accuracy": float,
                 "attributes": {name: {"balanced_accuracy", "tpr", "tnr": float}}}},
-        all plain Python floats. Raises DataError if the shapes do not match or
-        an attribute has a single class (its TPR or TNR would be undefined).
+        all plain Python floats. An attribute with a single class among the
+        points (a small test split) has None for the missing rate and for its
+        balanced accuracy, and is left out of the mean. Raises DataError if the
+        shapes do not match.
         """
-        x, y, names = _check_fit_inputs(embeddings, attributes, self.attribute_names, "report")
+        x, y, names = _check_fit_inputs(embeddings, attributes, self.attribute_names, "report",
+                                        both_classes=False)
         if x.shape[1] != self.dim:
             raise DataError(f"report: embeddings must have {self.dim} columns, got {x.shape[1]}")
         readings = self.read(x)
@@ -311,9 +317,13 @@ class Judge:
             per_attribute = {}
             for j, name in enumerate(names):
                 tpr, tnr = _rates(readings[kind][:, j], y[:, j])
+                both = tpr is not None and tnr is not None
                 per_attribute[name] = {
-                    "balanced_accuracy": (tpr + tnr) / 2, "tpr": tpr, "tnr": tnr,
+                    "balanced_accuracy": (tpr + tnr) / 2 if both else None,
+                    "tpr": tpr, "tnr": tnr,
                 }
-            mean = float(np.mean([v["balanced_accuracy"] for v in per_attribute.values()]))
+            scored = [v["balanced_accuracy"] for v in per_attribute.values()
+                      if v["balanced_accuracy"] is not None]
+            mean = float(np.mean(scored)) if scored else None
             out[kind] = {"mean_balanced_accuracy": mean, "attributes": per_attribute}
         return out
