@@ -143,8 +143,8 @@ def format_report(report: dict) -> str:
     lines.append(cos)
     gap = report["judge_gap"]
     if gap["mlp_minus_linear"] is not None:
-        lines.append(f"judge balanced accuracy (test): linear "
-                     f"{gap['balanced_accuracy_linear']:.3f}, MLP {gap['balanced_accuracy_mlp']:.3f}"
+        linear, mlp = gap["balanced_accuracy_linear"], gap["balanced_accuracy_mlp"]
+        lines.append(f"judge balanced accuracy (test): linear {linear:.3f}, MLP {mlp:.3f}"
                      f" (gap {gap['mlp_minus_linear']:+.3f})")
     if "line_gap" in report:
         lines.append(f"straight lines at the oracle's movement "
