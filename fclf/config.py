@@ -200,7 +200,7 @@ class LossConfig:
     """The training objective and its weights."""
 
     objective: str = _leaf(
-        "contrastive", Rule(str, choices=OBJECTIVES),
+        "flow_matching", Rule(str, choices=OBJECTIVES),
         "contrastive (end points vs real bank points) | flow_matching (conditional OT paths)",
     )
     temperature: float = _leaf(0.07, POSITIVE, "supervised contrastive temperature")
@@ -211,7 +211,7 @@ class LossConfig:
     lambda_curl: float = _leaf(1e-4, NONNEG, "weight of E||J - J^T||_F^2")
     lambda_div: float = _leaf(1e-4, NONNEG, "weight of E[(tr J)^2]")
     lambda_identity: float = _leaf(
-        7.0, NONNEG, "identity preservation: weight of mean ||z_end - z||^2 (contrastive);"
+        10.0, NONNEG, "identity preservation: weight of mean ||z_end - z||^2 (contrastive);"
         " of the geodesic distance^2 in the OT coupling cost (flow_matching)",
     )
     probes: int = _leaf(1, POS_INT, "random probes per point for the curl/div estimators")

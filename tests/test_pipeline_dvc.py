@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 import yaml
 
-from fclf.config import load_config
+from fclf.config import LossConfig, load_config
 from fclf.evaluate.protocol import METHODS
+from fclf.train.objectives import get_objective
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -78,7 +79,7 @@ METHOD_KEYS = {
     "mean_step", "std_step", "silhouette_by_target", "collapsed", "collapse_reasons", "noop",
     "curve", "intervals",
 }
-TRAIN_COMPONENTS = {"loss", "contr", "curl", "div", "ident"}
+TRAIN_COMPONENTS = set(get_objective(LossConfig().objective).COMPONENTS)  # the default family
 FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves",
            "tradeoff_curves")
 TABLES = ("transfer_per_attribute", "diversity", "pca_edited")

@@ -36,9 +36,10 @@ train:
   epochs: 2
   device: cpu
 loss:
+  objective: contrastive
   lambda_identity: 0.1
 """
-COMPONENTS = {"loss", "contr", "curl", "div", "ident"}
+COMPONENTS = {"loss", "contr", "curl", "div", "ident"}  # the contrastive family's parts
 
 
 def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:

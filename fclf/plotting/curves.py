@@ -17,6 +17,8 @@ TITLES = {
     "curl": "curl penalty  E\u2016J \u2212 J\u1d40\u2016\u00b2",
     "div": "divergence penalty  E[(tr J)\u00b2]",
     "ident": "identity term (movement\u00b2)",
+    "fm": "flow-matching regression error",
+    "pair": "coupling: mean squared geodesic distance to the partner",
     "lr": "learning rate",
 }
 SPLIT_STYLE = {"train": ("train", "-", "#1f77b4"), "val": ("val", "--", "#ff7f0e"),

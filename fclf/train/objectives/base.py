@@ -20,13 +20,13 @@ from fclf.model.jacobian_penalties import estimate_penalties
 class ObjectiveWeights:
     """The `loss` params; defaults equal the params schema's (a test keeps them in sync)."""
 
-    objective: str = "contrastive"
+    objective: str = "flow_matching"
     temperature: float = 0.07
     lambda_contrastive: float = 1.0
     positives: int = 2
     lambda_curl: float = 1e-4
     lambda_div: float = 1e-4
-    lambda_identity: float = 7.0
+    lambda_identity: float = 10.0
     probes: int = 1
     div_estimator: str = "corrected"
 
