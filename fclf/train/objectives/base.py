@@ -64,6 +64,16 @@ def zero_like_graph(field: VectorField) -> torch.Tensor:
     return sum(p.sum() for p in field.parameters()) * 0.0
 
 
+def moving_rows(batch: Batch):
+    """(row indices with delta != 0, the batch's condition), or None when no row moves.
+
+    Rows with delta = 0 have v = 0 by construction: every family skips them.
+    """
+    condition = batch.condition()
+    index = condition.active.nonzero().squeeze(1)
+    return (index, condition) if len(index) else None
+
+
 def jacobian_terms(
     field: VectorField, cache: ForwardCache, z: torch.Tensor, v: torch.Tensor,
     weights: ObjectiveWeights, flow: FlowSettings, generator: torch.Generator | None,

@@ -69,6 +69,7 @@ from fclf.train.objectives.base import (
     FlowSettings,
     ObjectiveWeights,
     jacobian_terms,
+    moving_rows,
     zero_like_graph,
 )
 
@@ -177,11 +178,10 @@ def batch_loss(
 ) -> dict[str, torch.Tensor]:
     """All components for a batch; 'loss' is the weighted total."""
     n = len(batch.z)
-    condition = batch.condition()
-    index = condition.active.nonzero().squeeze(1)
-    if len(index) == 0:
-        zero = zero_like_graph(field)
-        return dict.fromkeys(COMPONENTS, zero)
+    moving = moving_rows(batch)
+    if moving is None:
+        return dict.fromkeys(COMPONENTS, zero_like_graph(field))
+    index, condition = moving
     z = batch.z[index]
     partners = bank.embeddings[
         c2ot_partners(bank, z, batch.target[index], weights.lambda_identity, generator)
