@@ -23,6 +23,11 @@ from fclf.train.objectives import (
 from fclf.train.objectives.contrastive import bank_contrastive, draw_pool
 from fclf.train.objectives.flow_matching import target_velocity
 
+
+def contrastive_weights(**weights) -> ObjectiveWeights:
+    """Weights of the contrastive family (the default family is flow_matching)."""
+    return ObjectiveWeights(objective="contrastive", **weights)
+
 DIM, K, N = 8, 3, 24
 
 
@@ -115,7 +120,7 @@ TERMS = {
 @pytest.mark.parametrize("term", list(TERMS))
 def test_every_contrastive_term_alone_sends_gradients_to_the_field(term, sphere):
     field, batch, bank = world()
-    parts = fclf_objective(field, batch, bank, ObjectiveWeights(**TERMS[term]),
+    parts = fclf_objective(field, batch, bank, contrastive_weights(**TERMS[term]),
                            FlowSettings(num_steps=3, sphere=sphere),
                            torch.Generator().manual_seed(0))
     assert set(parts) == set(components("contrastive"))
@@ -133,7 +138,7 @@ def test_contrastive_reads_the_end_of_the_whole_horizon(integrator, num_steps, s
     """ident is the end-point displacement of the full flow (no-op rows: exactly 0), and the
     contrastive term is computed on those end points."""
     field, batch, bank = world()
-    weights = ObjectiveWeights(lambda_curl=0.0, lambda_div=0.0, lambda_identity=1.0)
+    weights = contrastive_weights(lambda_curl=0.0, lambda_div=0.0, lambda_identity=1.0)
     flow = FlowSettings(num_steps=num_steps, step_size=step_size, integrator=integrator)
     parts = fclf_objective(field, batch, bank, weights, flow, torch.Generator().manual_seed(4))
     with torch.no_grad():
@@ -159,7 +164,7 @@ def _generator_after_penalties(batch, weights, flow, seed):
 
 def test_contrastive_total_is_the_weighted_sum_and_no_op_batches_are_zero():
     field, batch, bank = world()
-    weights = ObjectiveWeights(lambda_contrastive=0.5, lambda_curl=2.0, lambda_div=3.0,
+    weights = contrastive_weights(lambda_contrastive=0.5, lambda_curl=2.0, lambda_div=3.0,
                                lambda_identity=4.0, probes=2)
     parts = fclf_objective(field, batch, bank, weights, FlowSettings(),
                            torch.Generator().manual_seed(0))

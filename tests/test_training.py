@@ -18,12 +18,17 @@ from fclf.train import loop as training
 from fclf.train.loop import TrainSettings, train
 from fclf.train.objectives import ObjectiveWeights
 
+
+def contrastive_weights(**weights) -> ObjectiveWeights:
+    """Weights of the contrastive family (the default family is flow_matching)."""
+    return ObjectiveWeights(objective="contrastive", **weights)
+
 NAMES = ["Smiling", "Young", "Male", "Eyeglasses", "Mustache"]
 DIM = 32
 SETTINGS = TrainSettings(learning_rate=3e-3, batch_size=64, epochs=4, seed=0, num_steps=5,
                          step_size=0.2)
 # Fixed weights (not the defaults): a small model that visibly learns in 4 epochs.
-WEIGHTS = ObjectiveWeights(lambda_curl=0.01, lambda_div=0.01, lambda_identity=0.1)
+WEIGHTS = contrastive_weights(lambda_curl=0.01, lambda_div=0.01, lambda_identity=0.1)
 DEFINITION = {"model": {"hidden_dim": 64}, "loss": dataclasses.asdict(WEIGHTS), "data": "d"}
 FP = checkpoint.fingerprint(DEFINITION)
 
@@ -157,7 +162,7 @@ def test_losses_fall_over_a_few_epochs():
 
 def test_regularisers_fall_when_they_are_the_objective():
     """From a strongly non-identity field, curl, div and identity terms each decrease."""
-    weights = ObjectiveWeights(lambda_contrastive=0.0, lambda_curl=1.0, lambda_div=1.0,
+    weights = contrastive_weights(lambda_contrastive=0.0, lambda_curl=1.0, lambda_div=1.0,
                                lambda_identity=1.0, probes=4)
     result = run(new_model(init_scale=0.3), weights=weights)
     first, last = result.history[0], result.history[-1]

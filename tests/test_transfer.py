@@ -54,7 +54,8 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tensors = [torch.as_tensor(a) for s in ("train", "val")
                for a in (splits[s].embeddings, splits[s].attributes)]
     train(field, *tensors, TrainSettings(learning_rate=3e-3, batch_size=64, epochs=15),
-          ObjectiveWeights(lambda_curl=0.01, lambda_div=0.01, lambda_identity=0.1),
+          ObjectiveWeights(objective="contrastive", lambda_curl=0.01, lambda_div=0.01,
+                           lambda_identity=0.1),
           run_fingerprint="test", run_definition={}, progress=False)
     save_model(root / "model.pt", field, config, NAMES)
     other = build_field(SYN_DIM, len(NAMES), config)
