@@ -94,6 +94,19 @@ def bench_train_command(
     typer.echo(json.dumps(result, indent=2))
 
 
+@app.command("compare")
+@exit_on_user_error
+def compare_command(
+    experiments: list[str] = typer.Argument(
+        None, help="experiment names (or workspace, a branch, a rev); default: all"),
+) -> None:
+    """Headline metrics (metrics/headline.json) of the workspace, its baseline and each
+    experiment, from `dvc exp show --json`: one line per run, COLLAPSED where it collapsed."""
+    from fclf.cli.compare import compare
+
+    typer.echo(compare(experiments or ()))
+
+
 @app.command("data-report")
 @exit_on_user_error
 def data_report_command(
@@ -279,6 +292,7 @@ def transfer_command(
     """Edit attributes of one face with the trained flow; show each step as the probes'
     read-out and the nearest real face (decoder-free)."""
     from fclf.cli.transfer.command import transfer_from_files
+    from fclf.cli.transfer.edit import reach_lines
 
     def note(line: str) -> None:
         typer.echo(line, err=True)
@@ -293,6 +307,8 @@ def transfer_command(
         typer.echo(json.dumps(report.json, indent=2))
     else:
         typer.echo(report.table)
+    for line in reach_lines(report.reach):
+        note(line)
     t, path = report.timings, report.path
     say(
         f"transfer: edit {t['edit_seconds'] * 1e3:.1f} ms ({path.num_steps} steps: flow, "
@@ -310,6 +326,26 @@ def transfer_command(
                 f"transfer: the embeddings are synthetic, without images: {out} shows the "
                 "probe read-outs along the path instead of faces"
             )
+
+
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("plots", context_settings=_PASSTHROUGH)
+def plots_command(
+    context: typer.Context,
+    action: str = typer.Argument(..., help="show | diff (as in `dvc plots ACTION`)"),
+) -> None:
+    """`dvc plots show|diff ...` with Vega inlined: the HTML works offline.
+
+    Every other argument goes to DVC unchanged, e.g. `fclf plots diff collapsed fixed
+    -o dvc_plots`. DVC's own pages load Vega from a CDN and are blank without network.
+    """
+    from fclf.cli.offline_plots import run_dvc_plots
+
+    if action not in ("show", "diff"):
+        raise typer.BadParameter("expected show or diff", param_hint="ACTION")
+    raise typer.Exit(run_dvc_plots(action, list(context.args)))
 
 
 def main() -> None:
