@@ -42,10 +42,8 @@ __BUNDLE__
 
 def offline_template() -> str:
     """A DVC HTML template with Vega, Vega-Lite and Vega-Embed inlined (no remote URL)."""
-    try:
-        import vl_convert
-    except ImportError:  # pragma: no cover - a dependency of the package
-        raise RuntimeError("vl-convert-python is not installed: pip install vl-convert-python")
+    import vl_convert  # a dependency: ships Vega, Vega-Lite and Vega-Embed
+
     bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
     for placeholder in ("{plot_divs}", "{scripts}", "{refresh_tag}"):
         if placeholder in bundle:  # DVC fills placeholders by plain text replacement
