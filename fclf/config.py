@@ -43,6 +43,8 @@ class Rule:
 def _leaf(default: Any, rule: Rule, doc: str) -> Any:
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"rule": rule, "doc": doc})
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"rule": rule, "doc": doc})
     return field(default=default, metadata={"rule": rule, "doc": doc})
 
 
@@ -57,6 +59,10 @@ NONNEG = Rule(float, low=0.0)
 POSITIVE = Rule(float, low=0.0, low_open=True)
 PROB = Rule(float, low=0.0, high=1.0)
 DEVICE = Rule(str, choices=("auto", "cpu", "cuda"))
+
+
+SYNTHETIC_CALIBRATED = ("Male", "Young", "Smiling", "Eyeglasses", "Mustache")
+"""The attributes fclf.data.synthetic.CELEBA_LIKE calibrates (not imported: keeps numpy out)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,12 @@ class SyntheticConfig:
     identity_rank: int = _leaf(
         256, NONNEG_INT,
         "at most this many dimensions for the identity vectors (0 = every dimension left over)",
+    )
+    rates: dict[str, float] = _leaf(
+        {}, Rule(dict, low=0.0, high=1.0, low_open=True),
+        "rate (strictly between 0 and 1) of each data.attributes name the generator has no"
+        " calibration for (any but " + ", ".join(SYNTHETIC_CALIBRATED) + "); drawn per image,"
+        " the same for both sexes, with a default separation",
     )
 
     def __post_init__(self) -> None:
@@ -345,6 +357,17 @@ def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
                     f"allowed: the 40 CelebA attribute names"
                 )
         return list(value)
+    if rule.kind is dict:
+        if not isinstance(value, dict):
+            raise fail("a mapping of attribute name -> number (e.g. {Bald: 0.2})")
+        out = {}
+        for name, rate in value.items():  # numbers strictly between rule.low and rule.high
+            dotted = f"{key}.{name}"
+            out[str(name)] = _check_leaf(dotted, rate, Rule(float), where)
+            if not rule.low < out[str(name)] < rule.high:  # type: ignore[operator]
+                raise ConfigError(f"{where(dotted)}: {dotted} = {rate!r} is invalid; expected "
+                                  f"> {rule.low:g} and < {rule.high:g}")
+        return out
     if rule.kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("a number")
@@ -433,6 +456,8 @@ def _check_cross_field(config: Config, where: _Where) -> None:
             f"{where('data.synthetic.dim')}: data.synthetic.dim = {syn.dim} is invalid;"
             f" expected >= the number of data.attributes + 2 ({n_attr + 2})"
         )
+    if config.data.source == "synthetic":
+        _check_synthetic_attributes(config, where)
     if syn.same_identity_cosine <= syn.cone_cosine:
         raise ConfigError(
             f"{where('data.synthetic.same_identity_cosine')}: data.synthetic.same_identity_cosine"
@@ -444,6 +469,32 @@ def _check_cross_field(config: Config, where: _Where) -> None:
             f"{where('embed.model_path')}: data.source is 'celeba' but embed.model_path is not"
             " set; point it at a local CLIP checkpoint folder"
         )
+
+
+def _check_synthetic_attributes(config: Config, where: _Where) -> None:
+    """data.source synthetic: every attribute is calibrated or has a data.synthetic.rates
+    entry, and every rate belongs to an uncalibrated attribute of data.attributes."""
+    attributes, rates = config.data.attributes, config.data.synthetic.rates
+    unknown = [a for a in attributes if a not in SYNTHETIC_CALIBRATED and a not in rates]
+    if unknown:
+        raise ConfigError(
+            f"{where('data.attributes')}: data.attributes {unknown} have no calibration in the"
+            f" synthetic world (data.source: synthetic knows {', '.join(SYNTHETIC_CALIBRATED)});"
+            f" give their rates in data.synthetic.rates (e.g. rates: {{{unknown[0]}: 0.2}}),"
+            " drop them, or use data.source: celeba"
+        )
+    for name in rates:
+        key = f"data.synthetic.rates.{name}"
+        if name in SYNTHETIC_CALIBRATED:
+            raise ConfigError(
+                f"{where(key)}: {key}: {name} is calibrated already; rates are only for"
+                f" attributes other than {', '.join(SYNTHETIC_CALIBRATED)}"
+            )
+        if name not in attributes:
+            raise ConfigError(
+                f"{where(key)}: {key}: {name!r} is not in data.attributes"
+                f"{_did_you_mean(name, attributes)}; remove it or add it there"
+            )
 
 
 def parse_config(raw: Any, source: str = "<params>", lines: dict[str, int] | None = None) -> Config:

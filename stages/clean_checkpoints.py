@@ -1,9 +1,9 @@
 """DVC stage `clean-checkpoints`: wipe checkpoints/ when they belong to another run.
 
 A run is defined by the model, flow horizon, loss, flip and optimisation params
-and the training data (not the epoch count, device or gradient checkpointing):
-change loss.lambda_identity and training starts fresh; change train.epochs and
-it resumes.
+(the epoch count included) and the training data, not by the device or gradient
+checkpointing: change loss.lambda_identity or train.epochs and training starts
+fresh; only an interrupted run of the same params resumes.
 """
 
 from pathlib import Path

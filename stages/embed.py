@@ -50,7 +50,7 @@ def _synthetic(config, params: Path) -> None:
     world = {
         "attribute_context": syn.attribute_context, "identity_groups": syn.identity_groups,
         "look_alike_cosine": syn.look_alike_cosine, "nuisance_rank": syn.nuisance_rank,
-        "identity_rank": syn.identity_rank,
+        "identity_rank": syn.identity_rank, "rates": dict(syn.rates),
     }
     need = required_dim(len(data.attributes), syn.attribute_context, syn.identity_groups,
                         syn.nuisance_rank)

@@ -3,7 +3,10 @@
 FCLF, two straight-line baselines and (synthetic data) the oracle, i.e. each
 face's exact counterfactual, are scored by a judge fitted on the judge split
 only. Val is what sweeps select on; test is what the README and the gate report.
-Writes metrics/transfer.json, trade-off curves (metrics/curves_<split>.csv),
+Writes metrics/transfer.json (every float rounded to 6 significant digits, so a
+re-run on another CPU does not dirty git with last-bit drift), its ~ten-key
+summary metrics/headline.json (the stage's DVC metric: fclf.evaluate.headline),
+trade-off curves (metrics/curves_<split>.csv),
 the protocol files `fclf score` reads (eval/protocol_<split>.npz) and the test
 edits the plot stage draws (eval/edits.npz). Prints a loud warning on collapse.
 """
@@ -21,11 +24,13 @@ from fclf.data.embeddings_io import read_split
 from fclf.data.truth import read_truth
 from fclf.devices import resolve_device
 from fclf.errors import exit_on_user_error
+from fclf.evaluate.headline import headline, round_floats
 from fclf.evaluate.protocol import ProtocolSettings, evaluate_transfer
 from fclf.evaluate.report import curves_csv, summary_lines
 from fclf.model.model_io import edit_function, load_model, recorded_flow
 from layout import (
     EDITS_PATH,
+    HEADLINE_METRICS,
     JUDGE_SPLIT,
     MODEL_PATH,
     TRANSFER_METRICS,
@@ -76,7 +81,9 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
                                 step_size=horizon.step_size)
     result = evaluate_transfer(make_edit, train, judge_split, evaluated, truths=truths,
                                settings=settings)
-    write_json(TRANSFER_METRICS, result.metrics)
+    metrics = round_floats(result.metrics)
+    write_json(TRANSFER_METRICS, metrics)
+    write_json(HEADLINE_METRICS, headline(metrics))
     for s, split_result in result.splits.items():
         write_text(curves_path(s), curves_csv(split_result.curves))
         with atomic_path(protocol_path(s)) as tmp, open(tmp, "wb") as fh:
@@ -85,8 +92,8 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         np.savez_compressed(fh, **result.splits["test"].artifacts)
     for line in summary_lines(result.metrics["test"]):
         print(line)
-    print(f"wrote {TRANSFER_METRICS}, {curves_path('test')}, {protocol_path('test')}, "
-          f"{EDITS_PATH}")
+    print(f"wrote {TRANSFER_METRICS}, {HEADLINE_METRICS}, {curves_path('test')}, "
+          f"{protocol_path('test')}, {EDITS_PATH}")
     warn_collapse(result.metrics)
 
 

@@ -2,7 +2,8 @@
 
 `loss.objective` picks the family (contrastive | flow_matching); the `flow`
 horizon is trained and recorded in the model file. Resumes from
-checkpoints/latest.pt when it belongs to the same run (stale checkpoints are
+checkpoints/latest.pt when it belongs to the same run, i.e. after an
+interruption (checkpoints of other params, another train.epochs included, are
 removed first), logs per-epoch losses with dvclive.
 """
 
@@ -22,7 +23,14 @@ from fclf.model.model_io import save_model
 from fclf.train.checkpoint import LATEST, clean_stale
 from fclf.train.loop import train
 from fclf.train.run_definition import compute_fingerprint, objective_weights, train_settings
-from layout import CHECKPOINT_DIR, MODEL_PATH, TRAIN_LIVE_DIR, TRAIN_METRICS, split_path
+from layout import (
+    CHECKPOINT_DIR,
+    MODEL_PATH,
+    TRAIN_LIVE_DIR,
+    TRAIN_METRICS,
+    TRAIN_TIMING,
+    split_path,
+)
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -76,15 +84,21 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     logger.live.end()
     save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp}, flow=config.flow)
     last = result.history[-1]
+    # Metrics hold what the run learned, rounded to 6 decimals (no last-bit drift across
+    # CPUs); how long it took goes to a run log that no metrics diff reads.
     write_json(TRAIN_METRICS, {
         "epochs": last["epoch"],
-        "train": {k[6:]: last[k] for k in last if k.startswith("train_")},
-        "val": {k[4:]: last[k] for k in last if k.startswith("val_")},
+        "train": {k[6:]: round(last[k], 6) for k in last if k.startswith("train_")},
+        "val": {k[4:]: round(last[k], 6) for k in last if k.startswith("val_")},
+        "device": str(device),
+    })
+    write_json(TRAIN_TIMING, {
         "wall_seconds": round(result.wall_seconds, 2),
         "samples_per_s": round(result.samples_per_s, 1),
         "device": str(device),
     })
-    print(f"train: wrote {MODEL_PATH} and {TRAIN_METRICS} ({result.samples_per_s:.0f} samples/s)")
+    print(f"train: wrote {MODEL_PATH}, {TRAIN_METRICS} and {TRAIN_TIMING} "
+          f"({result.samples_per_s:.0f} samples/s)")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from fclf.config import Config
 from fclf.errors import FclfError
 from fclf.train import checkpoint
 from fclf.train.checkpoint import LATEST, RUN_MARKER, clean_stale, fingerprint
+from fclf.train.run_definition import compute_fingerprint
 
 DEFINITION = {"model": {"hidden_dim": 8}, "loss": {"lambda_curl": 0.01}, "data": "abc"}
 
@@ -143,3 +147,29 @@ def test_clean_stale_unlinks_symlinks_without_following_them(tmp_path):
     assert (outside / "keep" / "precious.txt").read_text() == "precious"
     assert (outside / "file.pt").read_text() == "also precious"
     assert (outside / LATEST).exists()
+
+
+def config_with(**train) -> Config:
+    config = Config()
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
+
+
+def test_epochs_define_the_run_and_a_changed_count_cleans_the_checkpoint(tmp_path):
+    """The cosine schedule spans train.epochs: 15 -> 20 epochs is another run (trained from
+    scratch), while the device and gradient checkpointing do not change the math."""
+    z, y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.int64)
+    fp15, definition = compute_fingerprint(config_with(epochs=15), z, y)
+    fp20, definition20 = compute_fingerprint(config_with(epochs=20), z, y)
+    assert definition["train"]["epochs"] == 15 and fp15 != fp20
+    assert checkpoint.describe_difference(definition, definition20) == [
+        "train.epochs: checkpoint has 15, now 20"
+    ]
+    same = config_with(epochs=15, device="cpu", checkpoint_gradients=True)
+    assert compute_fingerprint(same, z, y)[0] == fp15
+
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+    write_checkpoint(directory, fp15)
+    assert clean_stale(directory, fp15) == "kept"
+    assert clean_stale(directory, fp20) == "removed"
+    assert not any(directory.iterdir())

@@ -32,7 +32,8 @@ def leaf_keys(node: dict, prefix: str = "") -> set[str]:
     keys = set()
     for key, value in node.items():
         dotted = f"{prefix}.{key}" if prefix else key
-        keys |= leaf_keys(value, dotted) if isinstance(value, dict) else {dotted}
+        # a mapping is a section, but an empty one a mapping-valued leaf (data.synthetic.rates)
+        keys |= leaf_keys(value, dotted) if isinstance(value, dict) and value else {dotted}
     return keys
 
 
@@ -205,14 +206,52 @@ def test_top_level_that_is_not_a_mapping(tmp_path):
         ("data:\n  synthetic:\n    cone_cosine: 0.8\n    same_identity_cosine: 0.7\n", 4,
          "must exceed data.synthetic.cone_cosine"),
         ("data:\n  source: celeba\n", None, "embed.model_path is not set"),
-        ("data:\n  attributes: [Male, Young, Smiling, Bald, Bangs, Big_Lips, Big_Nose]\n"
-         "  synthetic:\n    dim: 8\n", 4, "data.synthetic.dim = 8"),
+        ("data:\n  attributes: [Male, Young, Smiling, Eyeglasses, Mustache, Bald, Bangs]\n"
+         "  synthetic:\n    dim: 8\n    rates: {Bald: 0.1, Bangs: 0.1}\n", 4,
+         "data.synthetic.dim = 8"),
     ],
 )
 def test_cross_field_rules(tmp_path, text, line, fragment):
     path = write(tmp_path, text)
     message = error_of(path)
     assert message.startswith(f"{path}:{line}: " if line else f"{path}: ")
+    assert fragment in message
+
+
+SYN_ATTRS = "data:\n  attributes: [Male, Smiling, Bald]\n"
+
+
+def test_synthetic_source_refuses_uncalibrated_attributes(tmp_path):
+    path = write(tmp_path, "data:\n  source: synthetic\n  attributes: [Smiling, Bald]\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:3: data.attributes ['Bald'] have no calibration")
+    assert "knows Male, Young, Smiling, Eyeglasses, Mustache" in message
+    assert "data.synthetic.rates" in message
+
+
+def test_synthetic_rates_make_uncalibrated_attributes_valid(tmp_path):
+    config = load_config(write(tmp_path, SYN_ATTRS + "  synthetic:\n    rates: {Bald: 0.02}\n"))
+    assert config.data.synthetic.rates == {"Bald": 0.02}
+    celeba = ("data:\n  source: celeba\n  attributes: [Male, Bald]\n"
+              "embed:\n  model_path: /models/clip\n")
+    assert load_config(write(tmp_path, celeba)).data.attributes == ["Male", "Bald"]
+
+
+@pytest.mark.parametrize(
+    ("rates", "line", "fragment"),
+    [
+        ("{Bald: 1.0}", 4, "data.synthetic.rates.Bald = 1.0 is invalid; expected > 0 and < 1"),
+        ("{Bald: 0}", 4, "data.synthetic.rates.Bald = 0 is invalid; expected > 0 and < 1"),
+        ("{Bald: high}", 4, "data.synthetic.rates.Bald = 'high' is invalid; expected a number"),
+        ("[Bald]", 4, "data.synthetic.rates = ['Bald'] is invalid; expected a mapping"),
+        ("{Bald: 0.1, Smiling: 0.5}", 4, "Smiling is calibrated already"),
+        ("{Bald: 0.1, Bangs: 0.5}", 4, "'Bangs' is not in data.attributes"),
+    ],
+)
+def test_synthetic_rates_are_checked(tmp_path, rates, line, fragment):
+    path = write(tmp_path, SYN_ATTRS + f"  synthetic:\n    rates: {rates}\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}: "), message
     assert fragment in message
 
 

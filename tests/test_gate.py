@@ -207,3 +207,79 @@ def test_cli_reports_a_missing_metrics_file(tmp_path):
                                       "--params", str(tmp_path / "params.yaml")])
     assert result.exit_code == 2
     assert "metrics file not found" in result.stderr
+
+
+# --- the workspace: metrics and model must be the ones dvc.lock records --------------------
+
+
+def fake_workspace(tmp_path, metrics: dict, *, model: bytes | None = b"weights",
+                   lock_model: bytes = b"weights", lock_metrics: str | None = None):
+    """params.yaml, metrics/transfer.json, models/fclf.pt and a dvc.lock recording them in
+    DVC's format (schema 2.0; a file out's md5 is the file's plain md5)."""
+    import hashlib
+
+    import yaml
+
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    (tmp_path / "metrics").mkdir()
+    text = json.dumps(metrics)
+    (tmp_path / "metrics" / "transfer.json").write_text(text)
+    if model is not None:
+        (tmp_path / "models").mkdir()
+        (tmp_path / "models" / "fclf.pt").write_bytes(model)
+
+    def out(path: str, data: bytes) -> dict:
+        return {"path": path, "hash": "md5", "md5": hashlib.md5(data).hexdigest(),
+                "size": len(data)}
+
+    lock = {"schema": "2.0", "stages": {
+        "train": {"cmd": "python stages/train.py", "outs": [
+            out("metrics/train.json", b"{}"), out("models/fclf.pt", lock_model)]},
+        "evaluate-transfer": {"cmd": "python stages/evaluate_transfer.py", "outs": [
+            out("eval/edits.npz", b""),
+            out("metrics/transfer.json", (lock_metrics or text).encode())]},
+    }}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    return ["gate", "--metrics", str(tmp_path / "metrics" / "transfer.json"),
+            "--params", str(tmp_path / "params.yaml")]
+
+
+def test_cli_passes_when_metrics_and_model_match_dvc_lock(tmp_path):
+    result = CliRunner().invoke(app, fake_workspace(tmp_path, GOOD))
+    assert result.exit_code == 0, result.output
+    assert "workspace metrics/transfer.json" in result.stdout
+    assert "workspace models/fclf.pt" in result.stdout
+    assert "gate: passed" in result.stdout and "FAIL" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "check", "words"),
+    [
+        ({"lock_metrics": "{}"}, "workspace metrics/transfer.json",
+         "metrics/transfer.json does not match dvc.lock: run `dvc repro`"),
+        ({"model": None}, "workspace models/fclf.pt",
+         "no model in the workspace: run `dvc repro`"),
+        ({"model": b"other weights"}, "workspace models/fclf.pt",
+         "models/fclf.pt does not match dvc.lock: run `dvc repro`"),
+    ],
+)
+def test_cli_refuses_metrics_that_do_not_belong_to_the_workspace(tmp_path, kwargs, check,
+                                                                 words):
+    args = fake_workspace(tmp_path, GOOD, **kwargs)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith(check))
+    assert words in row and row.rstrip().endswith("FAIL")
+    assert f"gate: {words}" in result.stderr
+    assert f"gate: FAILED: {check}" in result.stderr
+    # scoring the metrics file on its own skips the workspace
+    result = CliRunner().invoke(app, [*args, "--no-workspace-check"])
+    assert result.exit_code == 0, result.output
+    assert "workspace" not in result.stdout
+
+
+def test_a_malformed_dvc_lock_is_a_user_error(tmp_path):
+    args = fake_workspace(tmp_path, GOOD)
+    (tmp_path / "dvc.lock").write_text("stages: [unclosed\n")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "not a readable dvc.lock" in result.stderr

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
+from fclf.cli.compare import compare
 from fclf.config import LossConfig, load_config
 from fclf.evaluate.protocol import METHODS
 from fclf.train.objectives import get_objective
@@ -78,6 +79,12 @@ METHOD_KEYS = {
     "neighbourhood_preservation", "coverage", "density", "rank_ratio", "movement",
     "mean_step", "std_step", "silhouette_by_target", "collapsed", "collapse_reasons", "noop",
     "curve", "intervals",
+}
+HEADLINE_KEYS = {
+    "test": {"flip_success_linear", "preservation_linear", "identity_top1",
+             "counterfactual_relative_error", "noop_movement_ratio", "collapsed",
+             "silhouette_by_target", "mean_step", "best_baseline_counterfactual_relative_error"},
+    "val": {"counterfactual_relative_error", "collapsed"},
 }
 TRAIN_COMPONENTS = set(get_objective(LossConfig().objective).COMPONENTS)  # the default family
 FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves",
@@ -230,6 +237,18 @@ def check_transfer_metrics(
                 assert block["counterfactual_relative_error"] is None
 
 
+def check_headline(headline: dict, synthetic: bool = True) -> None:
+    """metrics/headline.json: the stage's DVC metric, ~ten keys at 4 decimals."""
+    assert {split: set(block) for split, block in headline.items()} == HEADLINE_KEYS
+    for block in headline.values():
+        assert isinstance(block["collapsed"], bool)
+        for value in block.values():
+            assert value is None or isinstance(value, bool) or round(value, 4) == value
+    errors = (headline["test"]["counterfactual_relative_error"],
+              headline["val"]["counterfactual_relative_error"])
+    assert all((e is not None) == synthetic for e in errors), errors
+
+
 def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: bool = True) -> None:
     """Every file the pipeline promises, with the structure its readers rely on."""
     outs, plot_files = declared_paths()
@@ -246,9 +265,16 @@ def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: boo
     assert train["epochs"] == epochs and train["device"] == "cpu"
     assert set(train["train"]) == set(train["val"]) == TRAIN_COMPONENTS
     assert all(np.isfinite(v) for v in train["train"].values())
+    assert all(round(v, 6) == v for v in train["train"].values())
+    # Timings are a run log, not a metric: they would make every metrics diff noisy.
+    assert not {"wall_seconds", "samples_per_s"} & set(train)
+    timing = json.loads((root / "logs" / "train_timing.json").read_text())
+    assert timing["wall_seconds"] > 0 and timing["samples_per_s"] > 0
 
     transfer = json.loads((root / "metrics" / "transfer.json").read_text())
     check_transfer_metrics(transfer, attributes, synthetic=synthetic)
+    headline = json.loads((root / "metrics" / "headline.json").read_text())
+    check_headline(headline, synthetic=synthetic)
 
     with np.load(root / "eval" / "edits.npz") as edits:
         n = transfer["test"]["num_samples"]
@@ -292,7 +318,8 @@ def test_repro_runs_every_stage_and_writes_every_output(reproduced) -> None:
     # The pipeline writes nowhere but its declared, git-ignored or committed places.
     untracked = pipeline.git("status", "--porcelain", "--untracked-files=all").splitlines()
     stray = [line for line in untracked
-             if not line[3:].startswith(("metrics/", "plots/", "dvclive/", "dvc.lock"))]
+             if not line[3:].startswith(("metrics/", "plots/", "dvclive/", "dvc.lock",
+                                         "logs/"))]
     assert not stray, stray
 
 
@@ -348,15 +375,20 @@ def test_experiment_with_another_lambda_identity(reproduced, tmp_path: Path) -> 
 
     assert (lambda_identity(baseline), lambda_identity(run)) == (0.1, 0.5)
     attributes = load_config(pipeline.root / "params.yaml").data.attributes
+    # The metrics are the headline (and train.json); the full transfer.json is a plain out.
+    assert set(run["data"]["metrics"]) == {"metrics/train.json", "metrics/headline.json"}
     metrics = {path: shown["data"] for path, shown in run["data"]["metrics"].items()}
-    check_transfer_metrics(metrics["metrics/transfer.json"], attributes, lists=False)
+    check_headline(metrics["metrics/headline.json"])
     assert metrics["metrics/train.json"]["epochs"] == TINY_PARAMS["train.epochs"]
+    check_transfer_metrics(pipeline.json("metrics/transfer.json"), attributes)
+    table = compare(payload=table)  # `fclf compare` on this very payload
+    assert "lambda-id" in table and all(len(line) <= 100 for line in table.splitlines())
 
     shown = json.loads(pipeline.dvc("metrics", "show", "--json").stdout)[""]["data"]
-    assert {"metrics/train.json", "metrics/transfer.json"} <= set(shown)
-    assert "error" not in shown["metrics/transfer.json"]
+    assert set(shown) == {"metrics/train.json", "metrics/headline.json"}
+    assert "error" not in shown["metrics/headline.json"]
     diff = json.loads(pipeline.dvc("metrics", "diff", "HEAD", "lambda-id", "--json").stdout)
-    assert set(diff) <= {"metrics/train.json", "metrics/transfer.json"}
+    assert set(diff) <= {"metrics/train.json", "metrics/headline.json"}
 
     # -o keeps the rendered images out of the repository (dvc_plots/ is not git-ignored).
     shown = json.loads(

@@ -131,8 +131,9 @@ def test_young_is_mostly_constant_per_identity_and_smiling_varies(large):
     assert np.mean(varies) > 0.9
 
 
-def test_other_celeba_attributes_are_supported():
-    splits = small(names=("Bald", "Male", "Wearing_Hat"))
+def test_other_celeba_attributes_are_supported_with_their_rates():
+    splits = small(names=("Bald", "Male", "Wearing_Hat"),
+                   rates={"Bald": 0.02, "Wearing_Hat": 0.05})
     for split in splits.values():
         assert split.attribute_names == ("Bald", "Male", "Wearing_Hat")
         assert split.attributes.shape == (len(split), 3)
@@ -356,3 +357,36 @@ def test_attribute_strength_makes_probes_easier():
         return probe.score(s["test"].embeddings, s["test"].attributes[:, 0])
 
     assert young_accuracy(3.0) > young_accuracy(0.3) + 0.05
+
+
+# --- attributes without a calibration ----------------------------------------------------
+
+
+def test_the_config_knows_which_attributes_are_calibrated() -> None:
+    from fclf.config import SYNTHETIC_CALIBRATED
+    from fclf.data.synthetic import CELEBA_LIKE
+
+    assert set(SYNTHETIC_CALIBRATED) == set(CELEBA_LIKE)
+
+
+def test_uncalibrated_attributes_need_a_rate() -> None:
+    with pytest.raises(ValueError, match=r"no calibration for attribute\(s\) \['Bald'\]: the "
+                       r"synthetic world knows Male, Young, Smiling, Eyeglasses, Mustache"):
+        small(names=["Smiling", "Bald"])
+    with pytest.raises(ValueError, match="rates given for calibrated attribute"):
+        small(names=["Smiling", "Bald"], rates={"Bald": 0.2, "Smiling": 0.5})
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        small(names=["Bald"], rates={"Bald": 1.0})
+
+
+def test_a_given_rate_is_used_for_both_sexes_per_image() -> None:
+    from fclf.data.synthetic import GIVEN_RATE_SEPARATION, attribute_models
+
+    model = attribute_models(["Male", "Bald"], {"Bald": 0.2})[1]
+    assert (model.p_male, model.p_female, model.level) == (0.2, 0.2, "image")
+    assert model.separation == GIVEN_RATE_SEPARATION
+    split = generate(["Male", "Bald"], {"train": 4000, "val": 1, "test": 1}, dim=16, seed=2,
+                     rates={"Bald": 0.2})["train"]
+    male, bald = split.attributes[:, 0] == 1, split.attributes[:, 1] == 1
+    assert abs(bald.mean() - 0.2) < 0.02
+    assert abs(bald[male].mean() - bald[~male].mean()) < 0.03  # no Male dependency

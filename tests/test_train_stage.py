@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,26 @@ loss:
 COMPONENTS = {"loss", "contr", "curl", "div", "ident"}  # the contrastive family's parts
 
 
-def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
-    env = {
+# Runs the train stage, ending the process right after the checkpoint of epoch
+# `kill_after` is written: an interruption at the worst allowed moment.
+INTERRUPTED_TRAIN = """\
+import os, runpy, sys
+from fclf.train import checkpoint
+save, kill_after = checkpoint.save, int(os.environ["FCLF_TEST_KILL_AFTER"])
+def save_then_die(path, state):
+    save(path, state)
+    if state["epoch"] == kill_after:
+        sys.stdout.flush()
+        os._exit(137)
+checkpoint.save = save_then_die
+sys.argv = [sys.argv[1], "--params", "params.yaml"]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python stages/train.py` would
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def stage_env() -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
             [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -51,12 +70,38 @@ def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
         "DVCLIVE_OPEN": "false",
         "DO_NOT_TRACK": "1",
     }
+
+
+def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, str(STAGES / f"{name.replace('-', '_')}.py"), "--params", "params.yaml"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+        cwd=cwd, env=stage_env(), capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
     return done
+
+
+def run_train_killed_after(cwd: Path, epoch: int) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_TRAIN, str(STAGES / "train.py")],
+        cwd=cwd, env={**stage_env(), "FCLF_TEST_KILL_AFTER": str(epoch)},
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 137, f"train was not interrupted:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def weights(cwd: Path) -> dict[str, torch.Tensor]:
+    field, _, _ = load_model(cwd / "models" / "fclf.pt")
+    return field.state_dict()
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "samples_per_s"} for row in rows]
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def history(cwd: Path) -> list[dict]:
@@ -81,7 +126,7 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     assert bool(field.reader.fitted), "the model file carries its source reader"
     assert record["fingerprint"] == marker["fingerprint"]
     metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
-    assert set(metrics) == {"epochs", "train", "val", "wall_seconds", "samples_per_s", "device"}
+    assert set(metrics) == {"epochs", "train", "val", "device"}  # timing: logs/, not metrics
     assert metrics["epochs"] == 2 and metrics["device"] == "cpu"
     assert set(metrics["train"]) == set(metrics["val"]) == COMPONENTS
     state = checkpoint.load(tmp_path / "checkpoints" / "latest.pt")
@@ -89,21 +134,23 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     assert all(torch.equal(state["model"][k], v) for k, v in field.state_dict().items())
     two_epochs = history(tmp_path)
     assert [row["epoch"] for row in two_epochs] == [1, 2]
-    assert metrics["val"]["loss"] == two_epochs[-1]["val_loss"]
+    assert metrics["val"]["loss"] == round(two_epochs[-1]["val_loss"], 6)
     assert (tmp_path / "dvclive" / "train").is_dir()
 
-    # --- more epochs: the same run, so training resumes -----------------------------------
-    # (train applies the same stale-checkpoint rule as clean-checkpoints before it starts;
-    # running clean-checkpoints here too would only cost another interpreter start.)
+    # --- more epochs: another run (the cosine spans all epochs), so it starts fresh ---------
     params.write_text(PARAMS.replace("epochs: 2", "epochs: 3"))
-    resumed = run_stage(tmp_path, "train")
-    assert "removed stale" not in resumed.stdout
-    assert "resumed" in resumed.stdout and "at epoch 2" in resumed.stdout
-    assert "epoch 1/3" not in resumed.stdout and "epoch 3/3" in resumed.stdout
+    cleaned = run_stage(tmp_path, "clean-checkpoints")
+    assert "removed" in cleaned.stdout
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["run.json"]
+    marker = json.loads((tmp_path / "checkpoints" / "run.json").read_text())
+    extended = run_stage(tmp_path, "train")
+    assert "resumed" not in extended.stdout and "removed stale" not in extended.stdout
+    assert "epoch 1/3" in extended.stdout and "epoch 3/3" in extended.stdout
     three_epochs = history(tmp_path)
     assert [row["epoch"] for row in three_epochs] == [1, 2, 3]
-    assert three_epochs[:2] == two_epochs
+    assert three_epochs[0]["lr"] != two_epochs[0]["lr"], "the schedule spans 3 epochs now"
     assert json.loads((tmp_path / "metrics" / "train.json").read_text())["epochs"] == 3
+    assert load_model(model_path)[2]["fingerprint"] == marker["fingerprint"]
 
     # --- another loss weight: a different run, the checkpoint is removed ------------------
     params.write_text(PARAMS.replace("epochs: 2", "epochs: 3")
@@ -113,3 +160,36 @@ def test_train_stage_end_to_end_with_resume_and_stale_cleanup(tmp_path):
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["run.json"]
     new_marker = json.loads((tmp_path / "checkpoints" / "run.json").read_text())
     assert new_marker["fingerprint"] != marker["fingerprint"]
+
+
+def test_editing_epochs_gives_the_weights_of_a_fresh_or_interrupted_run(tmp_path):
+    """params.yaml alone decides the weights: 2 epochs then epochs=3, a fresh 3-epoch run and
+    a 3-epoch run killed after epoch 1 and re-run all end bit-identical."""
+    edited, fresh, interrupted = (tmp_path / name for name in ("edited", "fresh", "interrupted"))
+    edited.mkdir()
+    (edited / "params.yaml").write_text(PARAMS)
+    run_stage(edited, "embed")
+    for cwd in (fresh, interrupted):
+        shutil.copytree(edited / "data", cwd / "data")
+        (cwd / "params.yaml").write_text(PARAMS.replace("epochs: 2", "epochs: 3"))
+
+    run_stage(edited, "train")  # 2 epochs to completion
+    (edited / "params.yaml").write_text(PARAMS.replace("epochs: 2", "epochs: 3"))
+    # train applies the clean-checkpoints rule itself (a git checkout can skip that stage)
+    assert "removed stale" in run_stage(edited, "train").stdout
+
+    run_stage(fresh, "train")
+
+    killed = run_train_killed_after(interrupted, 1)
+    assert "epoch 1/3" in killed.stdout and "epoch 2/3" not in killed.stdout
+    assert not (interrupted / "models" / "fclf.pt").exists()
+    assert "kept" in run_stage(interrupted, "clean-checkpoints").stdout
+    resumed = run_stage(interrupted, "train")
+    assert "resumed" in resumed.stdout and "at epoch 1 of 3" in resumed.stdout
+    assert "epoch 1/3" not in resumed.stdout and "epoch 3/3" in resumed.stdout
+
+    reference = weights(fresh)
+    assert same_weights(weights(edited), reference)
+    assert same_weights(weights(interrupted), reference)
+    assert without_timing(history(edited)) == without_timing(history(fresh))
+    assert without_timing(history(interrupted)) == without_timing(history(fresh))

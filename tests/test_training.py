@@ -108,43 +108,27 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, objective):
     assert checkpoint.load(path)["epoch"] == 4
 
 
-def test_more_epochs_continue_the_run(tmp_path, monkeypatch, capsys):
-    """epochs 2 -> 4 resumes (the cosine then spans the longer run) and logs that it resumed."""
+def test_checkpoint_of_another_epoch_count_is_refused(tmp_path):
+    """The cosine spans all epochs, so 2 -> 4 epochs is another run: never resumed, even
+    when a caller's fingerprint (here one without the epoch count) fails to tell."""
     path = tmp_path / "latest.pt"
-    short = run(new_model(), dataclasses.replace(SETTINGS, epochs=2), checkpoint_path=path)
+    run(new_model(), dataclasses.replace(SETTINGS, epochs=2), checkpoint_path=path)
+    before = path.read_bytes()
+    for epochs in (1, 4):
+        with pytest.raises(FclfError, match=f"trained for 2 epochs, now {epochs}"):
+            run(new_model(), dataclasses.replace(SETTINGS, epochs=epochs), checkpoint_path=path)
+    assert path.read_bytes() == before
+
+
+def test_finished_run_rerun_keeps_its_weights(tmp_path, capsys):
+    path = tmp_path / "latest.pt"
+    first = new_model()
+    result = run(first, dataclasses.replace(SETTINGS, epochs=2), checkpoint_path=path)
     capsys.readouterr()
-
-    lrs: list[float] = []
-
-    class RecordingAdam(torch.optim.Adam):
-        def step(self, closure=None):
-            lrs.append(self.param_groups[0]["lr"])
-            return super().step(closure)
-
-    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    longer = run(new_model(), SETTINGS, checkpoint_path=path)
-    out = capsys.readouterr().out
-    assert "resum" in out and "epoch 2" in out
-    assert "epoch 1/4" not in out and "epoch 3/4" in out
-    assert longer.resumed_from_epoch == 2
-    assert len(longer.history) == 4
-    assert longer.history[:2] == short.history
-    # The first resumed step uses the new schedule's rate (half way through a 4-epoch cosine),
-    # not the 2-epoch schedule's final rate of 0.
-    assert lrs[0] == pytest.approx(SETTINGS.learning_rate * 0.5, rel=1e-12)
-    assert all(b <= a for a, b in itertools.pairwise(lrs))
-
-
-def test_checkpoint_beyond_the_requested_epochs_starts_over(tmp_path, capsys):
-    path = tmp_path / "latest.pt"
-    run(new_model(), dataclasses.replace(SETTINGS, epochs=3), checkpoint_path=path)
-    fresh = new_model()
-    result = run(fresh, dataclasses.replace(SETTINGS, epochs=2), checkpoint_path=path)
-    assert "starting over" in capsys.readouterr().out
-    assert result.resumed_from_epoch == 0 and [r["epoch"] for r in result.history] == [1, 2]
-    reference = new_model()
-    run(reference, dataclasses.replace(SETTINGS, epochs=2))
-    assert same_weights(fresh, reference)
+    again = new_model(seed=123)
+    rerun = run(again, dataclasses.replace(SETTINGS, epochs=2), checkpoint_path=path)
+    assert "resumed" in capsys.readouterr().out and rerun.resumed_from_epoch == 2
+    assert same_weights(again, first) and rerun.history == result.history
 
 
 def test_losses_fall_over_a_few_epochs():

@@ -88,7 +88,9 @@ def test_json_has_the_documented_shape_and_the_edit_works(synthetic) -> None:
                               "--steps", STEPS, "--step-size", "0.1", "--json"))
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)  # nothing but JSON on stdout
-    assert set(data) == {"source", "target", "steps"}
+    assert set(data) == {"source", "target", "steps", "reach"}
+    assert data["reach"]["reached"] is True
+    assert data["reach"]["attributes"]["Smiling"]["reached"] is True
     src = data["source"]
     assert src["kind"] == "image_id" and src["image_id"] == source_id and src["split"] == "test"
     assert src["attributes"]["Smiling"] == 0 and src["attributes_from"]["Smiling"] == "probe"
@@ -121,8 +123,11 @@ def test_table_output_and_source_attributes_given(synthetic) -> None:
     assert lines[2] == "target: Smiling 0->1 (others kept)"
     assert lines[3].split()[:4] == ["step", "Smiling->1", "Eyeglasses", "Male"]
     assert [line.split()[0] for line in lines[4:8]] == ["0", "1", "2", "3"]
-    assert len(lines) == 9 and lines[8].startswith("transfer: edit ")  # timing
-    assert "ms (3 steps" in lines[8] and result.stderr == ""
+    assert lines[8:-1] == [  # a short edit may stop short of the target: said on stderr
+        line for line in lines[8:-1] if line.startswith("transfer: target not reached: ")]
+    assert lines[-1].startswith("transfer: edit ")  # timing
+    assert "ms (3 steps" in lines[-1]
+    assert result.stderr == "".join(f"{line}\n" for line in lines[8:-1])
 
 
 def test_synthetic_png_shows_the_readouts_and_says_so(synthetic, tmp_path) -> None:
@@ -184,7 +189,46 @@ def test_bad_sources_fail_in_one_line(synthetic, tmp_path) -> None:
     assert_user_error(result, "was trained on attributes ['Smiling', 'Male', 'Eyeglasses'] but")
     result = invoke("--model", synthetic["root"] / "missing.pt", "--embeddings",
                     synthetic["emb"], "--image-id", "x", "--set", "Smiling=1")
-    assert_user_error(result, "model file not found")
+    assert_user_error(result, "model file not found; run `dvc repro` (or `dvc repro train`)")
+    result = invoke("--model", synthetic["model"], "--embeddings", synthetic["root"] / "none",
+                    "--image-id", "x", "--set", "Smiling=1")
+    assert_user_error(result, "embeddings folder not found; run `dvc repro embed`")
+
+
+def test_an_edit_that_stops_short_says_how_many_steps_it_would_need(synthetic) -> None:
+    base = syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set", "Smiling=1",
+                    "--step-size", "0.1")
+    full = json.loads(invoke(*base, "--steps", STEPS, "--json").stdout)
+    crossing = next(s["step"] for s in full["steps"] if s["probabilities"]["Smiling"] >= 0.5)
+    assert crossing >= 2
+    short = invoke(*base, "--steps", crossing - 1, "--json")
+    assert short.exit_code == 0, short.output
+    reach = json.loads(short.stdout)["reach"]
+    smiling = reach["attributes"]["Smiling"]
+    assert reach["reached"] is False and list(reach["attributes"]) == ["Smiling"]
+    assert reach["steps"] == crossing - 1 and reach["searched_steps"] == 10 * (crossing - 1)
+    assert smiling["target"] == 1 and smiling["final_probability"] < 0.5
+    assert smiling["steps_needed"] == crossing  # the same path, continued
+    assert (f"transfer: target not reached: Smiling->1 ends at probe "
+            f"{smiling['final_probability']:.3f} after {crossing - 1} steps; at step size 0.1 "
+            f"the probe reads >= 0.5 after {crossing} steps (1 more: --steps {crossing})"
+            ) in short.stderr
+    table = invoke(*base, "--steps", crossing - 1)
+    assert "target not reached: Smiling->1" in table.stderr  # after the table, on stderr
+    assert "target not reached" not in table.stdout
+
+
+def test_reach_lines_when_never_reached() -> None:
+    from fclf.cli.transfer.edit import reach_lines
+
+    reach = {"reached": False, "steps": 10, "step_size": 0.1, "searched_steps": 100,
+             "attributes": {"Eyeglasses": {"target": 1, "final_probability": 0.2,
+                                           "reached": False, "steps_needed": None},
+                            "Smiling": {"target": 0, "final_probability": 0.1,
+                                        "reached": True}}}
+    assert reach_lines(reach) == [
+        "transfer: target not reached: Eyeglasses->1 ends at probe 0.200 after 10 steps; the "
+        "probe does not read >= 0.5 within 100 steps at step size 0.1 either"]
 
 
 # --- pure parts ----------------------------------------------------------------------------

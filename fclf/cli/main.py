@@ -143,12 +143,18 @@ def gate_command(
         None, help="metrics to reproduce (e.g. the committed ones); each number must match "
         "within gate.reproduce_tolerance"
     ),
+    no_workspace_check: bool = typer.Option(
+        False, "--no-workspace-check", help="judge the metrics file on its own: skip checking "
+        "it and models/fclf.pt against the dvc.lock next to --params"
+    ),
 ) -> None:
     """Exit non-zero, naming each failed check, if the flow collapsed, under-performs
-    the `gate` thresholds, or does not reproduce the reference metrics."""
+    the `gate` thresholds, or does not reproduce the reference metrics. With a dvc.lock
+    next to --params, the metrics must also be the ones it records and the model it
+    records must be in the workspace (else: run `dvc repro`)."""
     from fclf.config import load_config
     from fclf.errors import FclfError
-    from fclf.evaluate.gate import format_table, run_gate
+    from fclf.evaluate.gate import format_table, run_gate, workspace_checks
 
     def read(path: Path) -> dict:
         try:
@@ -160,9 +166,15 @@ def gate_command(
 
     gate = load_config(params).gate
     checks = run_gate(read(metrics), gate, read(reference) if reference else None)
+    lock = params.parent / "dvc.lock"
+    if not no_workspace_check and lock.is_file():
+        checks = workspace_checks(metrics, lock) + checks
     typer.echo(format_table(checks))
     failed = [c.name for c in checks if not c.passed]
     if failed:
+        for check in checks:
+            if not check.passed and check.name.startswith("workspace "):
+                typer.echo(f"gate: {check.value}", err=True)
         typer.echo(f"gate: FAILED: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
     typer.echo("gate: passed")

@@ -37,6 +37,7 @@ from fclf.data.clip_encoder import ClipEncoder, check_model_dir, load_clip_encod
 from fclf.data.clip_preprocess import load_pixels, map_batches
 from fclf.data.embeddings_io import EmbeddingSplit, write_split
 from fclf.errors import DataError
+from fclf.progress import progress
 
 CACHE_FORMAT = 1
 SHOW_BAD = 5  # offenders named in messages
@@ -203,7 +204,7 @@ def _encode_chunks(
     cached = sum(c is not None for c in chunks)
     print(f"embed: cache {run_dir}: {cached} of {len(starts)} chunk(s) already encoded")
     new = 0
-    with tqdm(total=len(paths), initial=done, unit="img", desc="embed", smoothing=0.05) as bar:
+    with progress(total=len(paths), initial=done, unit="img", desc="embed", smoothing=0.05) as bar:
         for i, start in enumerate(starts):
             if chunks[i] is not None:
                 continue

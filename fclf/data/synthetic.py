@@ -17,7 +17,10 @@ CelebA's rates and the linear-probe accuracies CLIP reaches on CelebA.
 
 Attribute sampling follows CelebA's dependencies: Male (per identity) drives
 Young, Mustache, Eyeglasses and Smiling; Male is fixed per identity, Young and
-Mustache mostly per identity, Smiling and Eyeglasses per image.
+Mustache mostly per identity, Smiling and Eyeglasses per image. Only these
+five are calibrated (`CELEBA_LIKE`); any other attribute needs its rate from
+the user (`data.synthetic.rates`): it is then drawn per image with that rate
+for both sexes and separation `GIVEN_RATE_SEPARATION` (3.0).
 
 Context: straight lines are not enough (knob `attribute_context`, c >= 0)
 -------------------------------------------------------------------------
@@ -90,6 +93,7 @@ evaluation's judge only); `generate_world` also returns the `SyntheticTruth`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +128,42 @@ CELEBA_LIKE: dict[str, AttributeModel] = {
     "Mustache": AttributeModel(0.096, 0.0030, "identity", 2.30, resample=0.15),
 }
 P_MALE = 0.417
-GENERIC = AttributeModel(0.3, 0.3, "image", 3.0)  # any other CelebA attribute
+GIVEN_RATE_SEPARATION = 3.0
+"""s_j / tau of an attribute whose rate the user gives (`data.synthetic.rates`): between the
+calibrated ones (Young 1.80 ... Male 4.45), so a linear probe reads it well but not perfectly."""
+
+
+def given_rate_model(rate: float) -> AttributeModel:
+    """An uncalibrated attribute with a user-given rate: the same rate for both sexes (no Male
+    dependency), drawn per image, separation `GIVEN_RATE_SEPARATION`."""
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"a rate must lie strictly between 0 and 1, got {rate}")
+    return AttributeModel(rate, rate, "image", GIVEN_RATE_SEPARATION)
+
+
+def attribute_models(
+    names: tuple[str, ...] | list[str], rates: Mapping[str, float] | None = None
+) -> list[AttributeModel]:
+    """The model of every attribute: calibrated (`CELEBA_LIKE`) or from a given rate.
+
+    An attribute with neither is a ValueError: the world would have to make its rate up.
+    """
+    rates = dict(rates or {})
+    calibrated = sorted(set(rates) & set(CELEBA_LIKE))
+    if calibrated:
+        raise ValueError(
+            f"rates given for calibrated attribute(s) {calibrated}; give rates only for "
+            f"attributes other than {', '.join(CELEBA_LIKE)}"
+        )
+    unknown = [a for a in names if a not in CELEBA_LIKE and a not in rates]
+    if unknown:
+        raise ValueError(
+            f"no calibration for attribute(s) {unknown}: the synthetic world knows "
+            f"{', '.join(CELEBA_LIKE)}; give the others' rates (data.synthetic.rates, e.g. "
+            f"{{{unknown[0]}: 0.2}}) or use data.source: celeba"
+        )
+    return [CELEBA_LIKE[a] if a in CELEBA_LIKE else given_rate_model(float(rates[a]))
+            for a in names]
 AMBIGUITY = 0.08  # tau: per-image noise along each attribute direction
 
 
@@ -193,12 +232,14 @@ def generate_world(
     look_alike_cosine: float = 0.74,
     nuisance_rank: int = 0,
     identity_rank: int = 0,
+    rates: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, EmbeddingSplit], SyntheticTruth]:
     """Identity-disjoint splits and the world's latent factors; deterministic in `seed`.
 
     `identities_per_split` names the splits to make (any of train, val, test,
     judge; they are made in that order, so adding judge leaves the others as
-    they were). The keyword-only knobs default to the linear world.
+    they were). The keyword-only knobs default to the linear world. Attributes outside
+    `CELEBA_LIKE` need a rate in `rates` (see `attribute_models`), else ValueError.
     """
     unknown = sorted(set(identities_per_split) - set(ALL_SPLITS))
     if unknown:
@@ -249,7 +290,7 @@ def generate_world(
     identity_span = basis[:, col : col + identity_rank] if identity_rank else basis[:, col:]
     if not nuisance_rank:
         nuisance_span = identity_span
-    models = [CELEBA_LIKE.get(a, GENERIC) for a in names]
+    models = attribute_models(names, rates)
     rates = np.array([P_MALE * m.p_male + (1 - P_MALE) * m.p_female for m in models])
     sep = np.array([m.separation for m in models]) * AMBIGUITY * attribute_strength
 

@@ -8,15 +8,25 @@ Checks one method's block of one split (by default `test.fclf`), each by name:
 - the no-op: an edit asked for the attributes a point already has must barely
   move it (centred cosine, and movement relative to a real edit);
 - with a reference (e.g. the metrics committed in git), every numeric metric
-  must match it within `reproduce_tolerance`, and every flag must be equal.
+  must match it within `reproduce_tolerance`, and every flag must be equal;
+- with a `dvc.lock` (`workspace_checks`): the metrics must be the ones the
+  workspace's pipeline made (their md5 is the one dvc.lock records for the
+  evaluate-transfer stage's `metrics/transfer.json`) and the model they score
+  must be there (`models/fclf.pt` with the md5 recorded for the train stage),
+  so committed metrics do not pass in a clone that never trained a model.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fclf.config import GateConfig
+from fclf.errors import FclfError
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,72 @@ def run_gate(
     checks = threshold_checks(metrics, gate)
     if reference is not None:
         checks += reproduction_checks(metrics, reference, gate.reproduce_tolerance)
+    return checks
+
+
+METRICS_OUT = ("evaluate-transfer", "metrics/transfer.json")  # (dvc.yaml stage, out path)
+MODEL_OUT = ("train", "models/fclf.pt")
+REPRO_HINT = "run `dvc repro`"
+
+
+def file_md5(path: Path) -> str:
+    """The md5 DVC records for a file out (the plain md5 of its bytes)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _locked_md5(lock: dict[str, Any], stage: str, out: str) -> str | None:
+    record = (lock.get("stages") or {}).get(stage) or {}
+    for entry in record.get("outs") or []:
+        if isinstance(entry, dict) and entry.get("path") == out:
+            return entry.get("md5")
+    return None
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    try:
+        lock = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise FclfError(f"{path}: not a readable dvc.lock ({exc})") from None
+    if not isinstance(lock, dict):
+        raise FclfError(f"{path}: not a dvc.lock (expected a mapping with 'stages')")
+    return lock
+
+
+def workspace_checks(metrics_path: Path, lock_path: Path) -> list[Check]:
+    """Do the metrics and the model belong to the workspace of `lock_path` (see the module
+    docstring)? The model is looked up next to the lock; a failed row says how to fix it."""
+    lock = read_lock(lock_path)
+    root = Path(lock_path).parent
+    checks = []
+    stage, out = METRICS_OUT
+    want = _locked_md5(lock, stage, out)
+    got = file_md5(metrics_path)
+    if want is None:
+        value = f"{lock_path} records no {out} for stage {stage}: {REPRO_HINT}"
+    elif got != want:
+        value = f"{out} does not match dvc.lock: {REPRO_HINT}"
+    else:
+        value = f"md5 {got[:8]} as in dvc.lock"
+    checks.append(Check(f"workspace {out}", value, f"md5 == dvc.lock {stage}",
+                        want is not None and got == want))
+    stage, out = MODEL_OUT
+    want = _locked_md5(lock, stage, out)
+    model = root / out
+    got = file_md5(model) if model.is_file() else None
+    if got is None:
+        value = f"no model in the workspace: {REPRO_HINT}"
+    elif want is None:
+        value = f"{lock_path} records no {out} for stage {stage}: {REPRO_HINT}"
+    elif got != want:
+        value = f"{out} does not match dvc.lock: {REPRO_HINT}"
+    else:
+        value = f"md5 {got[:8]} as in dvc.lock"
+    checks.append(Check(f"workspace {out}", value, f"exists, md5 == dvc.lock {stage}",
+                        got is not None and got == want))
     return checks
 
 

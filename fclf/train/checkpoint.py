@@ -1,8 +1,10 @@
 """Training checkpoints: atomic saves, safe loads, run fingerprints, stale-checkpoint cleanup.
 
 A fingerprint hashes everything that defines a training run (model, loss,
-flips, optimisation settings, the training data) but not the epoch count, so
-a run with more epochs resumes while a run with other loss weights starts over.
+flips, optimisation settings including the epoch count, the training data).
+A model is a function of params, data and code: resuming only survives an
+interruption of the same run, so a run with other loss weights or another
+`train.epochs` (the cosine schedule spans all epochs) starts over.
 """
 
 from __future__ import annotations

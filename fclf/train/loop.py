@@ -8,7 +8,9 @@ embeddings form the bank (`fclf.train.bank`) the objectives draw targets from.
 Every epoch draws its batch order, flips, bank draws and probes from a
 generator seeded by (seed, epoch), so a run resumed from the checkpoint of
 epoch e continues exactly as an uninterrupted run would (the reader is part
-of the field's state, hence of the checkpoint).
+of the field's state, hence of the checkpoint). Resuming only survives an
+interruption: the cosine schedule spans `epochs`, so a checkpoint trained for
+another epoch count belongs to another run and is refused.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from fclf.errors import FclfError
 from fclf.model.field import VectorField
+from fclf.progress import progress as progress_bar
 from fclf.train import checkpoint
 from fclf.train.bank import CodeBank
 from fclf.train.flips import sample_targets
@@ -148,32 +150,23 @@ def train(
                 + ("; ".join(diffs) or "unknown (older format)")
                 + ". Run the clean-checkpoints stage or delete the folder."
             )
-        if state["epoch"] <= settings.epochs:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            start_epoch = state["epoch"]
-            result.history = list(state["history"])
-            result.wall_seconds = float(state["wall_seconds"])
-            result.resumed_from_epoch = start_epoch
-            # The schedule is a function of (step, this run's total steps): with more
-            # epochs than before, the cosine continues over the longer horizon. The saved
-            # optimizer holds the old horizon's rate (0 at its end); the next step must
-            # use this run's rate.
-            for group, base_lr, factor in zip(
-                optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
-            ):
-                group["lr"] = base_lr * factor(scheduler.last_epoch)
-            print(
-                f"train: resumed from {checkpoint_path} at epoch {start_epoch} "
-                f"of {settings.epochs}"
+        if state.get("epochs") != settings.epochs:
+            # The cosine schedule spans all epochs, so the epoch count defines the run; a
+            # caller's fingerprint must cover it (run_definition's does).
+            raise FclfError(
+                f"{checkpoint_path}: checkpoint was trained for {state.get('epochs')} epochs, "
+                f"now {settings.epochs}; the run fingerprint must include the epoch count. "
+                "Run the clean-checkpoints stage or delete the folder."
             )
-        else:
-            print(
-                f"train: checkpoint is at epoch {state['epoch']} > train.epochs="
-                f"{settings.epochs}; starting over"
-            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = state["epoch"]
+        result.history = list(state["history"])
+        result.wall_seconds = float(state["wall_seconds"])
+        result.resumed_from_epoch = start_epoch
+        print(f"train: resumed from {checkpoint_path} at epoch {start_epoch} of {settings.epochs}")
 
     if start_epoch == 0:
         model.reader.set(*fit_source_reader(z_train, y_train))
@@ -193,7 +186,7 @@ def train(
         seen = 0
         model.train()
         t0 = time.perf_counter()
-        bar = tqdm(
+        bar = progress_bar(
             batches, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress,
             leave=False, unit="batch",
         )
@@ -244,6 +237,7 @@ def train(
                 "fingerprint": run_fingerprint,
                 "run_definition": run_definition,
                 "epoch": epoch + 1,
+                "epochs": settings.epochs,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),

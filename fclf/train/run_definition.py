@@ -8,9 +8,10 @@ from fclf.config import Config, to_dict
 from fclf.train.loop import TrainSettings
 from fclf.train.objectives import ObjectiveWeights
 
-# Keys that may change without invalidating a checkpoint: more epochs resume,
-# and neither the device nor gradient checkpointing changes the math.
-NON_DEFINING_TRAIN_KEYS = ("epochs", "device", "checkpoint_gradients")
+# Keys that may change without invalidating a checkpoint: neither the device nor
+# gradient checkpointing changes the math. `train.epochs` does define the run (the
+# cosine schedule's horizon depends on it), so another epoch count starts fresh.
+NON_DEFINING_TRAIN_KEYS = ("device", "checkpoint_gradients")
 
 
 def run_definition(config: Config, data_digest: str) -> dict[str, Any]:

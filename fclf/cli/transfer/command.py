@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fclf.cli.transfer.edit import TransferPath, run_transfer
+from fclf.cli.transfer.edit import REACH_FACTOR, TransferPath, run_transfer, target_reach
 from fclf.cli.transfer.inputs import (
     SPLITS,
     celeba_image_dir,
@@ -53,6 +53,7 @@ class TransferReport:
     source_image: Path | None  # the picture of the source, when there is one
     image_dir: Path | None  # CelebA images (None: synthetic, no pixels)
     timings: dict[str, float] = field(default_factory=dict)
+    reach: dict[str, Any] = field(default_factory=dict)  # see edit.target_reach
 
 
 def transfer_from_files(
@@ -71,6 +72,7 @@ def transfer_from_files(
         raise FclfError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     if not probe_c > 0:
         raise FclfError(f"--probe-c {probe_c}: must be > 0")
+    check_inputs_exist(Path(model), Path(embeddings))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     field_, model_config, record = load_model(model)
@@ -134,6 +136,9 @@ def transfer_from_files(
                          integrator=flow.integrator)
     path = run_transfer(edit, probes, gallery, z, target, exclude)
     timings["edit_seconds"] = path.seconds
+    longer = edit_function(field_, model_config, steps * REACH_FACTOR, step_size, "cpu",
+                           integrator=flow.integrator)
+    reach = target_reach(path, reading.attributes, longer, probes, z, step_size)
 
     if image_id is not None:
         _, part, row = gallery.row(exclude)  # type: ignore[arg-type]
@@ -144,7 +149,23 @@ def transfer_from_files(
     else:
         source = source_json(names, reading, image=str(image))
     return TransferReport(
-        source=source, path=path, json=path_to_json(source, path),
+        source=source, path=path, json={**path_to_json(source, path), "reach": reach},
         table=format_table(source, path), source_image=source_image, image_dir=image_dir,
-        timings=timings,
+        timings=timings, reach=reach,
     )
+
+
+def check_inputs_exist(model: Path, embeddings: Path) -> None:
+    """Missing pipeline outputs are FclfErrors that say which `dvc repro` makes them."""
+    if not model.is_file():
+        raise FclfError(
+            f"{model}: model file not found; run `dvc repro` (or `dvc repro train`) first, "
+            "or pass --model"
+        )
+    if not (embeddings / "train.parquet").is_file():
+        what = "embeddings folder not found" if not embeddings.is_dir() else (
+            "no train.parquet in the embeddings folder")
+        raise FclfError(
+            f"{embeddings}: {what}; run `dvc repro embed` (or `dvc repro`) first, "
+            "or pass --embeddings"
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,3 +70,73 @@ def run_transfer(
         seconds=seconds,
         gallery_size=len(gallery),
     )
+
+
+REACH_FACTOR = 10
+"""How far `target_reach` continues an unreached edit: up to this many times its steps."""
+
+
+def target_reach(
+    path: TransferPath, source: np.ndarray, longer: EditFn, probes: AttributeProbes,
+    z: np.ndarray, step_size: float,
+) -> dict[str, Any]:
+    """Did the probes read the changed attributes as the target at the last step, and if
+    not, how many steps at the same step size would it take?
+
+    Every attribute whose target differs from `source` is *reached* when its probe
+    probability at the last step is on the target's side of 0.5 (>= 0.5 for 1, < 0.5 for 0).
+    For the unreached ones the flow is continued (`longer`: the same integrator and step
+    size for `REACH_FACTOR` times the steps; the first steps are the path itself) and
+    `steps_needed` is the first step, counted from the source, at or after the last one,
+    whose reading is on the target's side (None: not within `searched_steps`).
+    """
+    names = path.attribute_names
+    target = np.asarray(path.target, np.int8)
+    changed = np.flatnonzero(target != np.asarray(source, np.int8))
+    final = path.probabilities[-1]
+
+    def on_side(p: np.ndarray, t: int) -> np.ndarray:
+        return p >= 0.5 if t == 1 else p < 0.5
+
+    unreached = [int(i) for i in changed if not on_side(final[i], int(target[i]))]
+    searched = path.num_steps * REACH_FACTOR
+    probs = None
+    if unreached:
+        z = np.asarray(z, np.float32)
+        trajectory = np.asarray(longer(z[None], target.astype(np.float32)[None]))[:, 0]
+        probs = probes.predict_proba(trajectory[path.num_steps:])  # from the last step on
+        searched = len(trajectory) - 1
+    attributes = {}
+    for i in changed:
+        entry: dict[str, Any] = {
+            "target": int(target[i]), "final_probability": round(float(final[i]), 6),
+            "reached": int(i) not in unreached,
+        }
+        if int(i) in unreached:
+            hits = np.flatnonzero(on_side(probs[:, i], int(target[i])))  # type: ignore[index]
+            entry["steps_needed"] = int(path.num_steps + hits[0]) if len(hits) else None
+        attributes[names[i]] = entry
+    return {
+        "reached": not unreached, "steps": path.num_steps, "step_size": float(step_size),
+        "searched_steps": searched, "attributes": attributes,
+    }
+
+
+def reach_lines(reach: dict[str, Any]) -> list[str]:
+    """One stderr line per changed attribute the edit did not reach (empty: all reached)."""
+    lines = []
+    for name, a in reach.get("attributes", {}).items():
+        if a["reached"]:
+            continue
+        side = ">= 0.5" if a["target"] == 1 else "< 0.5"
+        head = (f"transfer: target not reached: {name}->{a['target']} ends at probe "
+                f"{a['final_probability']:.3f} after {reach['steps']} steps")
+        if a["steps_needed"] is None:
+            tail = (f"; the probe does not read {side} within {reach['searched_steps']} steps "
+                    f"at step size {reach['step_size']:g} either")
+        else:
+            more = a["steps_needed"] - reach["steps"]
+            tail = (f"; at step size {reach['step_size']:g} the probe reads {side} after "
+                    f"{a['steps_needed']} steps ({more} more: --steps {a['steps_needed']})")
+        lines.append(head + tail)
+    return lines
