@@ -7,6 +7,7 @@ interruption (checkpoints of other params, another train.epochs included, are
 removed first), logs per-epoch losses with dvclive.
 """
 
+import sys
 from pathlib import Path
 
 import torch
@@ -73,13 +74,19 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
                 torch.as_tensor(split.attributes, device=device))
 
     logger = LiveLogger(Live(dir=str(TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False))
-    result = train(
-        field, *tensors(train_split), *tensors(val_split),
-        train_settings(config), objective_weights(config),
-        run_fingerprint=fp, run_definition=definition,
-        checkpoint_path=CHECKPOINT_DIR / LATEST,
-        on_history=logger,
-    )
+    try:
+        result = train(
+            field, *tensors(train_split), *tensors(val_split),
+            train_settings(config), objective_weights(config),
+            run_fingerprint=fp, run_definition=definition,
+            checkpoint_path=CHECKPOINT_DIR / LATEST,
+            on_history=logger,
+        )
+    except KeyboardInterrupt:
+        print(f"\ntrain: interrupted; {CHECKPOINT_DIR / LATEST} keeps the last finished epoch. "
+              "Run `dvc repro` again to resume (the result equals an uninterrupted run).",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     logger(result.history)
     logger.live.end()
     save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp}, flow=config.flow)

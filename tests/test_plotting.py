@@ -459,3 +459,17 @@ def test_bad_artifacts_metrics_and_logs(tmp_path):
     assert list(curves) == ["lr"] and "loss.tsv" in notes[0]
     fig = figure_training_curves({}, ["no training logs at x"])
     assert "skipped" in fig.get_suptitle()
+
+
+def test_the_divergence_panel_says_a_negative_estimate_is_expected():
+    from fclf.plotting.inputs import Curve
+
+    steps = np.arange(1, 4)
+    curves = {"div": {"train": Curve(steps, np.array([0.3, -0.02, 0.1]))},
+              "loss": {"train": Curve(steps, np.array([2.0, 1.5, 1.2]))}}
+    fig = figure_training_curves(curves)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("can dip below 0" in t and "it does here" in t for t in texts)
+    positive = figure_training_curves({"div": {"train": Curve(steps, np.array([0.3, 0.2, 0.1]))}})
+    texts = [t.get_text() for ax in positive.axes for t in ax.texts]
+    assert any("can dip below 0" in t and "it does here" not in t for t in texts)

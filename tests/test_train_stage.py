@@ -53,6 +53,8 @@ def save_then_die(path, state):
     save(path, state)
     if state["epoch"] == kill_after:
         sys.stdout.flush()
+        if os.environ.get("FCLF_TEST_CTRL_C"):
+            raise KeyboardInterrupt  # what Ctrl-C raises between two epochs
         os._exit(137)
 checkpoint.save = save_then_die
 sys.argv = [sys.argv[1], "--params", "params.yaml"]
@@ -193,3 +195,19 @@ def test_editing_epochs_gives_the_weights_of_a_fresh_or_interrupted_run(tmp_path
     assert same_weights(weights(interrupted), reference)
     assert without_timing(history(edited)) == without_timing(history(fresh))
     assert without_timing(history(interrupted)) == without_timing(history(fresh))
+
+
+def test_ctrl_c_says_that_rerunning_resumes_and_it_does(tmp_path):
+    """An interrupted `dvc repro` used to end with a bare "exited with 130"."""
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    run_stage(tmp_path, "embed")
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_TRAIN, str(STAGES / "train.py")],
+        cwd=tmp_path, env={**stage_env(), "FCLF_TEST_KILL_AFTER": "1", "FCLF_TEST_CTRL_C": "1"},
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "Run `dvc repro` again to resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    resumed = run_stage(tmp_path, "train")
+    assert "resumed" in resumed.stdout and "epoch 2/2" in resumed.stdout

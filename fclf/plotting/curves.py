@@ -21,6 +21,10 @@ TITLES = {
     "pair": "coupling: mean squared geodesic distance to the partner",
     "lr": "learning rate",
 }
+NOTES = {  # what a reader would otherwise mistake for a bug
+    "div": "unbiased estimate: a batch average can dip below 0",
+    "curl": "unbiased estimate from random probes",
+}
 SPLIT_STYLE = {"train": ("train", "-", "#1f77b4"), "val": ("val", "--", "#ff7f0e"),
                "": ("", "-", "#555555")}
 
@@ -57,6 +61,11 @@ def figure_training_curves(curves: TrainingCurves, notes: Sequence[str] = ()) ->
         if _log_scale_fits([c.values for c in curves[name].values()]):
             ax.set_yscale("log")
         ax.set_title(TITLES.get(name, name))
+        if name in NOTES:
+            values = np.concatenate([c.values for c in curves[name].values()])
+            negative = bool((values < 0).any())
+            ax.text(0.02, 0.02, NOTES[name] + (" (it does here)" if negative else ""),
+                    transform=ax.transAxes, fontsize=7, color="#555555", va="bottom")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_yscale() == "linear":
