@@ -414,3 +414,22 @@ def test_celeba_errors(celeba, tmp_path) -> None:
     result = invoke(*celeba_args(celeba, "--image", tmp_path / "none.jpg", "--set",
                                  "Smiling=1"))
     assert_user_error(result, "none.jpg: file not found")
+
+
+def test_the_readout_figure_marks_a_target_that_was_not_reached():
+    from types import SimpleNamespace
+
+    from fclf.cli.transfer.figure import readout_figure, unreached
+
+    probs = np.array([[0.1, 0.9, 0.2], [0.2, 0.9, 0.6], [0.3, 0.9, 0.8]])
+    path = SimpleNamespace(attribute_names=("Smiling", "Young", "Eyeglasses"),
+                           target=np.array([1, 1, 1]), probabilities=probs, num_steps=2,
+                           cosine_to_source=np.ones(3), nearest_cosine=np.ones(3))
+    src = {"Smiling": 0, "Young": 1, "Eyeglasses": 0}
+    assert unreached(path, src) == ["Smiling"]  # Eyeglasses crossed 0.5, Young was kept
+    source = {"kind": "image", "path": "x.jpg", "attributes": src}
+    fig = readout_figure(source, path)
+    top = fig.axes[0]
+    labels = [t.get_text() for t in top.get_legend().get_texts()]
+    assert "Smiling 0->1 NOT REACHED" in labels and "Eyeglasses 0->1" in labels
+    assert "NOT reached: Smiling" in top.get_title()

@@ -163,6 +163,19 @@ def transfer_strip(
     return face_strip_figure(source_image, source_caption, images, titles, captions, title)
 
 
+def unreached(path: TransferPath, source_attributes: Mapping[str, int]) -> list[str]:
+    """Edited attributes whose last read-out is on the wrong side of 0.5."""
+    out = []
+    for j, name in enumerate(path.attribute_names):
+        target = int(path.target[j])
+        if target == source_attributes[name]:
+            continue
+        last = float(path.probabilities[-1, j])
+        if (last >= 0.5) != (target == 1):
+            out.append(name)
+    return out
+
+
 def readout_figure(source: Mapping[str, Any], path: TransferPath):
     """Probe probability of each attribute vs step (target marked), and the cosines."""
     import matplotlib.pyplot as plt
@@ -174,11 +187,16 @@ def readout_figure(source: Mapping[str, Any], path: TransferPath):
         7.5, 5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     colours = plt.get_cmap("tab10")
+    failed = unreached(path, src)
     for j, name in enumerate(names):
         colour = colours(j % 10)
         target = int(path.target[j])
         edited = target != src[name]
         label = f"{name} {src[name]}->{target}" if edited else f"{name} (kept {target})"
+        if name in failed:
+            label += " NOT REACHED"
+            top.scatter([steps[-1]], [path.probabilities[-1, j]], marker="X", s=120,
+                        color="#d62728", zorder=4)
         top.plot(steps, path.probabilities[:, j], marker="o", ms=3, color=colour, label=label,
                  lw=2.2 if edited else 1.2)
         top.scatter([steps[-1] + 0.3 + 0.15 * j], [target], marker="*" if edited else "_",
@@ -192,10 +210,10 @@ def readout_figure(source: Mapping[str, Any], path: TransferPath):
     bottom.set_ylabel("cosine")
     bottom.set_xlabel("flow step")
     bottom.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    top.set_title(
-        f"{describe_source(source)}: {_changes(path, src)}\n"
-        "synthetic embeddings have no images: probe read-outs along the flow"
-    )
+    verdict = (f"target NOT reached: {', '.join(failed)} (red X)" if failed
+               else "synthetic embeddings have no images: probe read-outs along the flow")
+    top.set_title(f"{describe_source(source)}: {_changes(path, src)}\n{verdict}",
+                  color="#d62728" if failed else "black")
     return fig
 
 
