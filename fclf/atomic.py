@@ -59,10 +59,20 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def torch_save(obj: Any, path: str | Path) -> None:
+    """Atomic torch.save whose bytes depend only on `obj`.
+
+    torch.save names the zip archive's root folder after the file it writes, so
+    saving straight to a random temp name gives different bytes (and a different
+    md5 in dvc.lock) for identical weights; saving to memory first does not.
+    """
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
 
 
 def torch_load(path: str | Path, what: str = "checkpoint") -> Any:

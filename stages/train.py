@@ -36,8 +36,14 @@ from layout import (
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
+def six_digits(value: float) -> float:
+    """Curves are committed to git: 6 significant digits keep last-bit float drift of
+    another CPU from showing as a change."""
+    return float(f"{value:.6g}")
+
+
 class LiveLogger:
-    """Logs each epoch's row once (rows restored from a checkpoint included)."""
+    """Logs each epoch's row once (rows restored from a checkpoint included), rounded."""
 
     def __init__(self, live: Live):
         self.live = live
@@ -49,8 +55,8 @@ class LiveLogger:
             for key, value in row.items():
                 if key.startswith(("train_", "val_")):
                     split, name = key.split("_", 1)
-                    self.live.log_metric(f"{split}/{name}", value)
-            self.live.log_metric("lr", row["lr"])
+                    self.live.log_metric(f"{split}/{name}", six_digits(value))
+            self.live.log_metric("lr", six_digits(row["lr"]))
             self.live.make_summary()
         self.logged = len(history)
 

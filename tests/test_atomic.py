@@ -75,3 +75,18 @@ def test_torch_save_is_atomic(tmp_path):
     torch_save({"w": torch.arange(3)}, target)
     assert torch.equal(torch.load(target)["w"], torch.arange(3))
     assert names(tmp_path) == ["m.pt"]
+
+
+def test_torch_save_bytes_depend_only_on_the_object(tmp_path):
+    import hashlib
+
+    import torch
+
+    from fclf.atomic import torch_save
+
+    record = {"w": torch.arange(6.0).reshape(2, 3), "name": "x"}
+    torch_save(record, tmp_path / "a.pt")
+    torch_save(record, tmp_path / "sub_b.pt")
+    digests = {hashlib.md5((tmp_path / n).read_bytes()).hexdigest() for n in ("a.pt", "sub_b.pt")}
+    assert len(digests) == 1
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["w"], record["w"])
