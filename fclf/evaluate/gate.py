@@ -148,38 +148,39 @@ def read_lock(path: Path) -> dict[str, Any]:
     return lock
 
 
-def workspace_checks(metrics_path: Path, lock_path: Path) -> list[Check]:
-    """Do the metrics and the model belong to the workspace of `lock_path` (see the module
-    docstring)? The model is looked up next to the lock; a failed row says how to fix it."""
-    lock = read_lock(lock_path)
-    root = Path(lock_path).parent
-    checks = []
-    stage, out = METRICS_OUT
+def _matches_lock(lock: dict, lock_path: Path, stage: str, out: str, path: Path,
+                  requirement: str) -> Check:
+    """One row: does `path` exist with the md5 `lock` records for `stage`'s `out`?"""
     want = _locked_md5(lock, stage, out)
-    got = file_md5(metrics_path)
-    if want is None:
-        value = f"{lock_path} records no {out} for stage {stage}: {REPRO_HINT}"
-    elif got != want:
-        value = f"{out} does not match dvc.lock: {REPRO_HINT}"
-    else:
-        value = f"md5 {got[:8]} as in dvc.lock"
-    checks.append(Check(f"workspace {out}", value, f"md5 == dvc.lock {stage}",
-                        want is not None and got == want))
-    stage, out = MODEL_OUT
-    want = _locked_md5(lock, stage, out)
-    model = root / out
-    got = file_md5(model) if model.is_file() else None
+    got = file_md5(path) if path.is_file() else None
     if got is None:
-        value = f"no model in the workspace: {REPRO_HINT}"
+        value = f"{path} is missing: {REPRO_HINT}"
     elif want is None:
         value = f"{lock_path} records no {out} for stage {stage}: {REPRO_HINT}"
     elif got != want:
         value = f"{out} does not match dvc.lock: {REPRO_HINT}"
     else:
         value = f"md5 {got[:8]} as in dvc.lock"
-    checks.append(Check(f"workspace {out}", value, f"exists, md5 == dvc.lock {stage}",
-                        got is not None and got == want))
-    return checks
+    return Check(f"workspace {out}", value, requirement, got is not None and got == want)
+
+
+def workspace_checks(metrics_path: Path, lock_path: Path) -> list[Check]:
+    """Do the metrics and the model belong to the workspace of `lock_path` (see the module
+    docstring)? The model is looked up next to the lock; a failed row says how to fix it."""
+    lock = read_lock(lock_path)
+    root = Path(lock_path).parent
+    metrics_stage, metrics_out = METRICS_OUT
+    model_stage, model_out = MODEL_OUT
+    model = _matches_lock(lock, lock_path, model_stage, model_out, root / model_out,
+                          f"exists, md5 == dvc.lock {model_stage}")
+    if not (root / model_out).is_file():
+        model = Check(model.name, f"no model in the workspace: {REPRO_HINT}", model.requirement,
+                      False)
+    return [
+        _matches_lock(lock, lock_path, metrics_stage, metrics_out, Path(metrics_path),
+                      f"md5 == dvc.lock {metrics_stage}"),
+        model,
+    ]
 
 
 def format_table(checks: list[Check]) -> str:
