@@ -84,7 +84,8 @@ HEADLINE_KEYS = {
     "test": {"flip_success_linear", "preservation_linear", "identity_top1",
              "counterfactual_relative_error", "noop_movement_ratio", "collapsed",
              "silhouette_by_target", "mean_step", "best_baseline_counterfactual_relative_error"},
-    "val": {"counterfactual_relative_error", "collapsed"},
+    "val": {"counterfactual_relative_error", "collapsed", "flip_success_linear",
+            "preservation_linear"},
 }
 TRAIN_COMPONENTS = set(get_objective(LossConfig().objective).COMPONENTS)  # the default family
 FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves",

@@ -28,6 +28,8 @@ _TEST_KEYS = {
     "mean_step": ("mean_step", None),
 }
 _VAL_KEYS = {
+    "flip_success_linear": ("flip_success_linear", None),
+    "preservation_linear": ("preservation_linear", None),
     "counterfactual_relative_error": ("counterfactual_relative_error", None),
     "collapsed": ("collapsed", None),
 }
@@ -48,7 +50,8 @@ def headline(transfer_metrics: dict) -> dict:
       `silhouette_by_target`, `mean_step`;
     - test, context: `best_baseline_counterfactual_relative_error`, the lowest
       `counterfactual_relative_error` among the `baseline_*` methods (null on real data);
-    - val, FCLF: `counterfactual_relative_error` (the selection score) and `collapsed`.
+    - val, FCLF: `counterfactual_relative_error` (the selection score), `collapsed`, and
+      `flip_success_linear` / `preservation_linear` (the front `fclf sweep report` selects on).
 
     Every float is rounded to 4 decimals (`HEADLINE_DECIMALS`); null stays null,
     `collapsed` is a bool. A key missing from the metrics is null.
