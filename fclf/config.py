@@ -535,17 +535,17 @@ def _key_lines(node: yaml.Node, prefix: str, out: dict[str, int], source: str) -
         _key_lines(value_node, dotted, out, source)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML params file; errors name the file and line."""
+def read_yaml_with_lines(path: str | Path, what: str = "params file") -> tuple[Any, dict[str, int]]:
+    """The parsed YAML of `path` and the line of each dotted key; errors name file and line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: params file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read params file ({exc.strerror or exc})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     try:
         root = yaml.compose(text, Loader=_Loader)
         raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
@@ -556,7 +556,23 @@ def load_config(path: str | Path) -> Config:
     lines: dict[str, int] = {}
     if root is not None:
         _key_lines(root, "", lines, str(path))
+    return raw, lines
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML params file; errors name the file and line."""
+    raw, lines = read_yaml_with_lines(path)
     return parse_config(raw, str(path), lines)
+
+
+def leaf_keys() -> list[str]:
+    """Every dotted params key the schema knows (`loss.lambda_identity`, ...)."""
+    return [key for key, _, _ in describe_schema()]
+
+
+def did_you_mean(name: str, options: Any) -> str:
+    """' (did you mean 'x'?)' for the closest option, or ''."""
+    return _did_you_mean(name, options)
 
 
 def describe_schema(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]]:

@@ -340,6 +340,123 @@ def transfer_command(
             )
 
 
+sweep_app = typer.Typer(
+    no_args_is_help=True,
+    help="Grids of `dvc exp` runs over many machines: plan a shard, work it (run and push "
+    "each experiment), report (pull all, rank on val, flag collapse). See README 'Sweeps'.")
+app.add_typer(sweep_app, name="sweep")
+_SWEEP_FILE = typer.Argument(..., help="sweep file (YAML: params grid, select, sample, seed)")
+_SHARD = typer.Option("1/1", "--shard", help="I/N: the I-th of N disjoint shards (1-based)")
+_PARAMS = typer.Option(Path("params.yaml"), help="params file the experiments start from")
+
+
+@sweep_app.command("plan")
+@exit_on_user_error
+def sweep_plan_command(
+    sweep_file: Path = _SWEEP_FILE,
+    shard_spec: str = _SHARD,
+    params: Path = _PARAMS,
+    queue: bool = typer.Option(False, "--queue", help="queue them in DVC's task queue "
+                               "instead of printing them (run with `dvc queue start`)"),
+) -> None:
+    """Print (or queue) the `dvc exp run --queue` commands of one shard. Every machine
+    computes the same shards from the sweep file alone."""
+    import shlex
+
+    from fclf.cli.sweep.dvc_commands import Commands
+    from fclf.cli.sweep.spec import load_sweep, parse_shard, shard
+
+    index, count = parse_shard(shard_spec)
+    sweep = load_sweep(sweep_file, params)
+    points = shard(sweep.points(), index, count)
+    commands = Commands.in_project(what="fclf sweep plan --queue") if queue else None
+    for point in points:
+        if commands is not None:
+            commands.queue_experiment(point.name, point.set_args())
+            typer.echo(f"queued {point.name}")
+        else:
+            typer.echo(shlex.join(["dvc", "exp", "run", "--queue", "-n", point.name,
+                                   *point.set_args()]))
+    typer.echo(f"# sweep {sweep.name}: shard {index}/{count} holds {len(points)} of "
+               f"{len(sweep.points())} grid points ({sweep.grid_size} in the full grid)",
+               err=True)
+
+
+@sweep_app.command("work")
+@exit_on_user_error
+def sweep_work_command(
+    sweep_file: Path = _SWEEP_FILE,
+    shard_spec: str = _SHARD,
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="local queue workers"),
+    push: str | None = typer.Option(
+        None, "--push", help="git remote (name or URL) every finished experiment is pushed to, "
+        "its outputs to the DVC remote; omit to keep them in this clone"),
+    dvc_remote: str | None = typer.Option(
+        None, help="DVC remote for the outputs (default: the repository's default remote)"),
+    params: Path = _PARAMS,
+    logs: Path = typer.Option(Path("logs/sweeps"), help="folder for failed runs' logs"),
+    poll: float = typer.Option(5.0, min=0.1, help="seconds between queue checks"),
+) -> None:
+    """Queue this shard, run it with J local DVC queue workers and push each finished
+    experiment. Re-running skips what is already pushed, so a pre-empted job can restart.
+    Exit 1 when a run failed (the others still ran); its log is listed."""
+    import signal
+
+    from fclf.cli.sweep.dvc_commands import Commands
+    from fclf.cli.sweep.spec import load_sweep, parse_shard
+    from fclf.cli.sweep.work import summary, work_shard
+
+    index, count = parse_shard(shard_spec)
+    sweep = load_sweep(sweep_file, params)
+    commands = Commands.in_project(what="fclf sweep work")
+
+    def stop(signum, frame):  # SIGTERM (scheduler pre-emption) acts like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        result = work_shard(sweep, index, count, commands, jobs, push, dvc_remote,
+                            logs / sweep.name, lambda line: typer.echo(line, err=True), poll)
+    except KeyboardInterrupt:
+        commands.stop_workers()
+        typer.echo("sweep work: interrupted; the queue workers were stopped. Re-run the same "
+                   "command to go on: pushed experiments are skipped.", err=True)
+        raise typer.Exit(130) from None
+    for line in summary(result, push):
+        typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@sweep_app.command("report")
+@exit_on_user_error
+def sweep_report_command(
+    sweep_file: Path = _SWEEP_FILE,
+    remote: str = typer.Option("origin", help="git remote to pull the experiments from"),
+    local: bool = typer.Option(False, "--local", help="pull nothing: rank this clone's "
+                               "experiments only"),
+    dvc_remote: str | None = typer.Option(None, help="DVC remote to pull outputs from"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="pull git refs and metrics only, "
+                                  "not the experiments' outputs (models, edits)"),
+    out: Path | None = typer.Option(None, help="output folder (default: sweeps/<name>)"),
+    params: Path = _PARAMS,
+) -> None:
+    """Pull every experiment of the sweep, then write leaderboard.md/.csv (ranked on val,
+    test shown, collapse flagged, each grid point once) and pareto.png/.csv (flip vs
+    preservation per run, collapsed runs marked)."""
+    from fclf.cli.sweep.dvc_commands import Commands
+    from fclf.cli.sweep.report import sweep_report
+    from fclf.cli.sweep.spec import load_sweep
+
+    sweep = load_sweep(sweep_file, params)
+    commands = Commands.in_project(what="fclf sweep report")
+    folder = out or Path("sweeps") / sweep.name
+    report = sweep_report(sweep, commands, folder, None if local else remote, dvc_remote,
+                          not no_cache, lambda line: typer.echo(line, err=True))
+    typer.echo(report.markdown)
+    typer.echo("wrote " + ", ".join(str(path) for path in report.files), err=True)
+
+
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 

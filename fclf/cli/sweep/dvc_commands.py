@@ -1,0 +1,210 @@
+"""The git and DVC commands a sweep runs, each a subprocess whose failure is an FclfError.
+
+Only DVC's documented commands are used (`exp run --queue`, `queue start|status|logs|kill|
+remove|stop`, `exp list|push|pull`, `config --list`): experiments are git refs moved
+through a git remote, their outputs go to a DVC remote, and DVC's own task queue runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fclf.errors import FclfError
+
+REMOTE_TIMEOUT_S = 120
+PULL_CHUNK = 100  # experiment names per `dvc exp pull` call (command-line length)
+QUEUE_STATES = ("Queued", "Running", "Success", "Failed")
+
+
+def dvc_executable() -> str:
+    """The dvc next to this Python (the project's venv), else the one on PATH."""
+    found = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
+    if found is None:
+        raise FclfError("the dvc command is not installed (pip install dvc)")
+    return found
+
+
+def find_dvc_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return None
+
+
+@dataclass
+class Commands:
+    """git and dvc in one repository (`root`), without analytics or prompts."""
+
+    root: Path
+
+    @classmethod
+    def in_project(cls, cwd: Path | None = None, what: str = "fclf sweep") -> Commands:
+        cwd = (Path.cwd() if cwd is None else cwd).resolve()
+        root = find_dvc_root(cwd)
+        if root is None or not (root / ".git").exists():
+            raise FclfError(f"{cwd}: not inside a git + DVC repository (no .dvc/ and .git here "
+                            f"or above); run `{what}` in a clone of the project")
+        return cls(root)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_STUDIO_OFFLINE": "1",
+                "GIT_TERMINAL_PROMPT": "0"}
+
+    def run(self, args: Sequence[str], what: str, timeout: float | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+        try:
+            done = subprocess.run(list(args), cwd=self.root, env=self.env, capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise FclfError(f"{what}: no answer after {timeout:.0f} s") from None
+        if check and done.returncode != 0:
+            raise FclfError(f"{what} failed: {last_lines(done.stderr or done.stdout)}")
+        return done
+
+    def dvc(self, *args: str, what: str | None = None, timeout: float | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+        return self.run([dvc_executable(), *args], what or f"dvc {' '.join(args[:2])}",
+                        timeout, check)
+
+    def git(self, *args: str, what: str | None = None, timeout: float | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(["git", *args], what or f"git {args[0]}", timeout, check)
+
+    # --- remotes ---------------------------------------------------------------------
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD", what="git rev-parse HEAD").stdout.strip()
+
+    def check_git_remote(self, remote: str) -> None:
+        """The git remote (name or URL) answers `git ls-remote`."""
+        done = self.git("ls-remote", "--heads", remote, check=False, timeout=REMOTE_TIMEOUT_S,
+                        what=f"git ls-remote {remote}")
+        if done.returncode != 0:
+            raise FclfError(f"git remote {remote!r} is unreachable: "
+                            f"{last_lines(done.stderr or done.stdout)}")
+
+    def dvc_remote_url(self, name: str | None) -> tuple[str, str]:
+        """(name, url) of the DVC remote `name`, or of the default one."""
+        listed = self.dvc("config", "--list", what="dvc config --list").stdout
+        settings = dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)
+        remotes = {key[len("remote."):-len(".url")]: url for key, url in settings.items()
+                   if key.startswith("remote.") and key.endswith(".url")}
+        if name is None:
+            name = settings.get("core.remote")
+            if name is None:
+                raise FclfError("no default DVC remote: experiments' outputs need one every "
+                                "machine can reach, e.g. `dvc remote add -d store "
+                                "/shared/fclf-dvc-store` (committed), or pass --dvc-remote")
+        if name not in remotes:
+            known = ", ".join(remotes) or "none"
+            raise FclfError(f"no DVC remote named {name!r} (configured: {known})")
+        return name, remotes[name].strip()
+
+    def check_dvc_remote(self, name: str | None) -> str:
+        """The DVC remote's name; a local-folder remote must exist (an unmounted share is
+        the usual cause of a missing one). Other URLs are tried by the first push."""
+        name, url = self.dvc_remote_url(name)
+        if "://" not in url:
+            path = Path(url) if Path(url).is_absolute() else self.root / ".dvc" / url
+            if not path.is_dir():
+                raise FclfError(f"DVC remote {name!r} is unreachable: {url} is not a folder "
+                                "on this machine (is the shared storage mounted?)")
+        return name
+
+    # --- experiments -----------------------------------------------------------------
+
+    def experiment_names(self, remote: str | None = None) -> set[str]:
+        """Names of the experiments of HEAD's baseline, here or on the git remote."""
+        args = ["exp", "list", *([remote] if remote else []), "--names-only"]
+        out = self.dvc(*args, what=f"dvc exp list {remote or ''}".strip(),
+                       timeout=REMOTE_TIMEOUT_S if remote else None).stdout
+        return {line.strip() for line in out.splitlines() if line.strip()}
+
+    def queue_experiment(self, name: str, set_args: Sequence[str]) -> None:
+        self.dvc("exp", "run", "--queue", "-n", name, *set_args, what=f"queueing {name}")
+
+    def push(self, remote: str, name: str, dvc_remote: str | None) -> None:
+        extra = ["-r", dvc_remote] if dvc_remote else []
+        self.dvc("--wait-for-lock", "exp", "push", remote, name, *extra,
+                 what=f"dvc exp push {remote} {name}")
+
+    def pull(self, remote: str, names: Iterable[str], dvc_remote: str | None,
+             cache: bool) -> None:
+        names = sorted(names)
+        extra = (["-r", dvc_remote] if dvc_remote else []) + ([] if cache else ["--no-cache"])
+        for start in range(0, len(names), PULL_CHUNK):
+            chunk = names[start:start + PULL_CHUNK]
+            self.dvc("--wait-for-lock", "exp", "pull", remote, *chunk, *extra,
+                     what=f"dvc exp pull {remote} ({len(chunk)} experiments)")
+
+    # --- DVC's task queue ------------------------------------------------------------
+
+    def queue_status(self) -> dict[str, str]:
+        """Experiment name -> Queued | Running | Success | Failed, from `dvc queue status`."""
+        out = self.dvc("queue", "status", what="dvc queue status").stdout
+        return parse_queue_status(out)
+
+    def live_workers(self) -> int:
+        """Queue workers alive in this clone (active + idle), from `dvc queue status`."""
+        out = self.dvc("queue", "status", what="dvc queue status").stdout
+        match = re.search(r"Worker status:\s*(\d+) active,\s*(\d+) idle", out)
+        return int(match.group(1)) + int(match.group(2)) if match else 0
+
+    def start_workers(self, jobs: int) -> None:
+        self.dvc("queue", "start", "-j", str(jobs), what="dvc queue start")
+
+    def stop_workers(self) -> None:
+        """Stop this clone's queue workers and the experiments they run (best effort)."""
+        self.dvc("queue", "stop", "--kill", check=False, timeout=60)
+
+    def queue_logs(self, name: str) -> str:
+        done = self.dvc("queue", "logs", name, check=False, what=f"dvc queue logs {name}")
+        return done.stdout + done.stderr
+
+    def reset_queue(self) -> list[str]:
+        """Empty this clone's queue, left over from an earlier (killed) worker: entries
+        still marked running by dead workers are marked failed, then every entry goes.
+        Finished experiments stay (they are git refs). Returns the names that were left."""
+        status = self.queue_status()
+        if not status:
+            return []
+        running = [name for name, state in status.items() if state == "Running"]
+        if running:
+            self.dvc("queue", "kill", "--force", *running, check=False)
+        self.dvc("queue", "remove", "--all", what="dvc queue remove --all")
+        self._remove_dead_workspaces()
+        return sorted(status)
+
+    def _remove_dead_workspaces(self) -> None:
+        """Temporary workspaces of experiments whose worker died (DVC keeps them)."""
+        folder = self.root / ".dvc" / "tmp" / "exps"
+        for workspace in folder.glob("tmp*"):
+            if workspace.is_dir():
+                shutil.rmtree(workspace, ignore_errors=True)
+
+
+_STATUS_ROW = re.compile(r"^(?P<task>[0-9a-f]{7,})\s+(?P<name>\S+)\s+.*\s(?P<state>"
+                         + "|".join(QUEUE_STATES) + r")\s*$")
+
+
+def parse_queue_status(text: str) -> dict[str, str]:
+    """Rows of `dvc queue status` (Task, Name, Created, Status) as {name: status}."""
+    states: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _STATUS_ROW.match(line.strip())
+        if match:
+            states[match.group("name")] = match.group("state")
+    return states
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or "no output"

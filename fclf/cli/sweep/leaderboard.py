@@ -1,0 +1,283 @@
+"""The leaderboard of a sweep: every grid point once, ranked on val, collapse flagged.
+
+Pure functions: runs (from `dvc exp show`, see fclf.cli.compare) in, rows and text out;
+the caller writes the files. Ranking reads the val block of each headline only: test
+numbers are reported next to it and drawn, never used to order runs or to pick the front,
+so the reported test numbers stay an honest estimate of the chosen run.
+
+Order of the ranks:
+1. runs with a headline that did not collapse, by the val selection metric;
+2. runs that collapsed (however good their metric: a collapsed editor that sends every
+   face to one point can score well on some metrics), by the same metric;
+3. runs with a headline but no finite val selection metric, in grid order;
+4. grid points without a run ("missing") or without a readable headline, in grid order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from fclf.cli.compare import Run
+from fclf.cli.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
+
+OK = "ok"
+MISSING = "missing"
+NO_METRICS = "no metrics"
+SELECTION_SPLIT = "val"  # never test, whatever a Selection says (spec.py refuses it too)
+FRONT_X = "flip_success_linear"  # the val front: flip success against preservation
+FRONT_Y = "preservation_linear"
+# (markdown header, split, headline key) of the reported numbers
+NUMBER_COLUMNS = (
+    ("val flip", "val", "flip_success_linear"),
+    ("val keep", "val", "preservation_linear"),
+    ("test flip", "test", "flip_success_linear"),
+    ("test keep", "test", "preservation_linear"),
+    ("test cf error", "test", "counterfactual_relative_error"),
+    ("test id@1", "test", "identity_top1"),
+    ("test no-op", "test", "noop_movement_ratio"),
+)
+CSV_NUMBERS = (
+    ("val", "flip_success_linear"),
+    ("val", "preservation_linear"),
+    ("val", "counterfactual_relative_error"),
+    ("test", "flip_success_linear"),
+    ("test", "preservation_linear"),
+    ("test", "counterfactual_relative_error"),
+    ("test", "identity_top1"),
+    ("test", "noop_movement_ratio"),
+)
+
+
+@dataclass
+class Entry:
+    """One grid point and what became of it.
+
+    status: "ok" (a headline), "missing" (no experiment of that name: not run yet, or it
+    failed, see the worker's log) or "no metrics" (the experiment exists but has no
+    readable headline; `problem` says why). `collapsed` is derived from the headline:
+    True if val or test says so, None with no headline (or when neither split says).
+    """
+
+    point: GridPoint
+    headline: dict | None
+    status: str
+    problem: str = ""
+    rank: int = 0
+    collapsed: bool | None = field(default=None, init=False)
+    on_front: bool = False
+
+    def __post_init__(self) -> None:
+        self.collapsed = _collapsed(self.headline)
+
+    @property
+    def name(self) -> str:
+        return self.point.name
+
+    def value(self, split: str, key: str) -> float | None:
+        """The headline number split.key, or None when absent, not a number or not finite."""
+        block = (self.headline or {}).get(split) or {}
+        return _finite(block.get(key))
+
+
+def _collapsed(headline: dict | None) -> bool | None:
+    if headline is None:
+        return None
+    flags = [(headline.get(split) or {}).get("collapsed") for split in ("val", "test")]
+    if any(flag is True for flag in flags):
+        return True
+    return None if all(flag is None for flag in flags) else False
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def entries_for(points: Sequence[GridPoint], runs: Sequence[Run]) -> list[Entry]:
+    """One entry per grid point, in the points' order, matched to runs by experiment name.
+
+    Runs that are not grid points (the workspace, other experiments) are ignored; of two
+    runs with the same name, one with a headline wins.
+    """
+    by_name: dict[str, Run] = {}
+    for run in runs:
+        known = by_name.get(run.name)
+        if known is None or (known.headline is None and run.headline is not None):
+            by_name[run.name] = run
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for point in points:
+        if point.name in seen:
+            continue
+        seen.add(point.name)
+        run = by_name.get(point.name)
+        if run is None:
+            entries.append(Entry(point, None, MISSING))
+        elif run.headline is None:
+            entries.append(Entry(point, None, NO_METRICS, run.problem or "no headline"))
+        else:
+            entries.append(Entry(point, run.headline, OK))
+    return entries
+
+
+def pareto_front(pairs: Sequence[tuple[float, float]]) -> list[bool]:
+    """For each (a, b), both maximised: True iff no other pair is >= in both coordinates
+    and > in one (so exact duplicates are on the front together)."""
+    if not pairs:
+        return []
+    points = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
+    a, b = points[:, 0], points[:, 1]
+    at_least = (a[None, :] >= a[:, None]) & (b[None, :] >= b[:, None])  # [i, j]: j >= i
+    better = (a[None, :] > a[:, None]) | (b[None, :] > b[:, None])
+    dominated = (at_least & better).any(axis=1)
+    return [not d for d in dominated]
+
+
+def rank_entries(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
+    """Copies of `entries` in rank order with `rank` (1..n) and `on_front` set.
+
+    Reads val numbers only. The front is the Pareto front of (val flip success, val
+    preservation) among runs with a headline that did not collapse; it does not need the
+    selection metric (val cf error is null on real data, flip and preservation are not).
+    """
+    sign = 1.0 if selection.order == "min" else -1.0
+
+    def key(entry: Entry) -> tuple:
+        index = entry.point.index
+        if entry.status != OK:
+            return (4, 0.0, index)
+        metric = entry.value(SELECTION_SPLIT, selection.metric)
+        if metric is None:
+            return (3, 0.0, index)
+        return (2 if entry.collapsed is True else 1, sign * metric, index)
+
+    ranked = [replace(entry, rank=position, on_front=False)
+              for position, entry in enumerate(sorted(entries, key=key), start=1)]
+    candidates = [entry for entry in ranked if _front_pair(entry) is not None]
+    flags = pareto_front([_front_pair(entry) for entry in candidates])
+    for entry, on_front in zip(candidates, flags, strict=True):
+        entry.on_front = on_front
+    return ranked
+
+
+def _front_pair(entry: Entry) -> tuple[float, float] | None:
+    if entry.status != OK or entry.collapsed is True:
+        return None
+    flip, keep = entry.value("val", FRONT_X), entry.value("val", FRONT_Y)
+    return None if flip is None or keep is None else (flip, keep)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _collapse_cell(entry: Entry) -> str:
+    return {True: "COLLAPSED", False: "no", None: "-"}[entry.collapsed]
+
+
+def _status_cell(entry: Entry) -> str:
+    return f"{NO_METRICS}: {entry.problem}" if entry.status == NO_METRICS else entry.status
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_line(ranked: Sequence[Entry], sweep: Sweep) -> str:
+    """'N grid points: X with results, Y collapsed, Z missing[, W without metrics].'"""
+    ok = [e for e in ranked if e.status == OK]
+    collapsed = sum(e.collapsed is True for e in ok)
+    missing = sum(e.status == MISSING for e in ranked)
+    broken = sum(e.status == NO_METRICS for e in ranked)
+    sample = (f" (a seeded sample of the {sweep.grid_size}-point grid)"
+              if len(ranked) < sweep.grid_size else "")
+    text = (f"{len(ranked)} grid points{sample}: {len(ok)} with results, {collapsed} collapsed, "
+            f"{missing} missing")
+    return text + (f", {broken} without readable metrics." if broken else ".")
+
+
+def selection_line(selection: Selection) -> str:
+    better = "lower" if selection.order == "min" else "higher"
+    return (f"Ranked on val {selection.metric} ({better} is better); test columns are "
+            "reported, never used to choose; front = on the val flip/preservation Pareto "
+            "front among runs that did not collapse.")
+
+
+def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
+    """The leaderboard as Markdown: heading, summary, how it is ranked, one row per point."""
+    keys = list(sweep.params)
+    metric = sweep.selection.metric
+    header = ["rank", "experiment", *keys, f"val {metric}",
+              *(title for title, _, _ in NUMBER_COLUMNS), "collapsed", "front", "status"]
+    lines = [f"# Sweep {sweep.name}", "", summary_line(ranked, sweep), "",
+             selection_line(sweep.selection), "",
+             "| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    for entry in ranked:
+        params = dict(entry.point.overrides)
+        cells = [str(entry.rank), entry.name,
+                 *(name_text(params[k]) if k in params else "-" for k in keys),
+                 _number(entry.value(SELECTION_SPLIT, metric)),
+                 *(_number(entry.value(split, k)) for _, split, k in NUMBER_COLUMNS),
+                 _collapse_cell(entry), "yes" if entry.on_front else "", _status_cell(entry)]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_columns(sweep: Sweep) -> list[str]:
+    return ["rank", "name", "status", *sweep.params,
+            *(f"{split}_{key}" for split, key in CSV_NUMBERS), "collapsed", "on_val_front"]
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _csv_bool(value: bool | None) -> str:
+    return "" if value is None else str(value).lower()
+
+
+def leaderboard_csv(ranked: Sequence[Entry], sweep: Sweep) -> str:
+    """The leaderboard as CSV: full-precision numbers, empty cells for missing values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=csv_columns(sweep), lineterminator="\n")
+    writer.writeheader()
+    for entry in ranked:
+        params = dict(entry.point.overrides)
+        row = {"rank": entry.rank, "name": entry.name, "status": entry.status,
+               **{k: yaml_value(params[k]) if k in params else "" for k in sweep.params},
+               **{f"{split}_{key}": _csv_number(entry.value(split, key))
+                  for split, key in CSV_NUMBERS},
+               "collapsed": _csv_bool(entry.collapsed),
+               "on_val_front": _csv_bool(entry.on_front)}
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def pareto_rows(ranked: Sequence[Entry]) -> list[dict]:
+    """DVC plot data: one row per run with a headline and both test flip success and
+    preservation, the val pair beside them, and its group ('COLLAPSED', 'val front' or
+    'other') for the colour. The front was chosen on val; the test numbers are drawn."""
+    rows = []
+    for entry in ranked:
+        flip, keep = entry.value("test", FRONT_X), entry.value("test", FRONT_Y)
+        if entry.status != OK or flip is None or keep is None:
+            continue
+        collapsed = entry.collapsed is True
+        group = "COLLAPSED" if collapsed else "val front" if entry.on_front else "other"
+        rows.append({"name": entry.name, "preservation_linear": keep,
+                     "flip_success_linear": flip,
+                     "val_preservation_linear": entry.value("val", FRONT_Y),
+                     "val_flip_success_linear": entry.value("val", FRONT_X),
+                     "collapsed": collapsed, "on_val_front": entry.on_front, "group": group})
+    return rows

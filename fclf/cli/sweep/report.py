@@ -1,0 +1,72 @@
+"""`fclf sweep report`: pull a sweep's experiments and write its leaderboard and Pareto plot.
+
+Every grid point appears exactly once: with its headline metrics (from `dvc exp show`),
+or as missing (not run yet, or failed: the worker that ran it saved the log). Runs are
+ranked on val and shown on test (fclf.cli.sweep.leaderboard).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fclf.atomic import write_text
+from fclf.cli.compare import collect_runs, exp_show_json
+from fclf.cli.sweep.dvc_commands import Commands
+from fclf.cli.sweep.leaderboard import (
+    Entry,
+    entries_for,
+    leaderboard_csv,
+    leaderboard_markdown,
+    pareto_rows,
+    rank_entries,
+)
+from fclf.cli.sweep.spec import Sweep
+
+FILES = ("leaderboard.md", "leaderboard.csv", "pareto.csv", "pareto.png")
+
+
+@dataclass
+class Report:
+    ranked: list[Entry]
+    markdown: str
+    files: list[Path]
+
+
+def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | None,
+                 dvc_remote: str | None, cache: bool,
+                 say: Callable[[str], None]) -> Report:
+    points = sweep.points()
+    if remote is not None:
+        commands.check_git_remote(remote)
+        on_remote = commands.experiment_names(remote)
+        wanted = [p.name for p in points if p.name in on_remote]
+        say(f"sweep {sweep.name}: {len(wanted)} of {len(points)} grid points are on {remote}")
+        if wanted:
+            commands.pull(remote, wanted, dvc_remote, cache)
+            say(f"pulled {len(wanted)} experiments" + ("" if cache else " (without outputs)"))
+    runs = collect_runs(exp_show_json(commands.root))
+    ranked = rank_entries(entries_for(points, runs), sweep.selection)
+    markdown = leaderboard_markdown(ranked, sweep)
+    rows = pareto_rows(ranked)
+    write_text(out_dir / "leaderboard.md", markdown)
+    write_text(out_dir / "leaderboard.csv", leaderboard_csv(ranked, sweep))
+    write_text(out_dir / "pareto.csv", _csv(rows))
+    from fclf.plotting.sweep_pareto import draw_sweep_pareto
+
+    draw_sweep_pareto(rows, out_dir / "pareto.png",
+                      f"Sweep {sweep.name}: flip vs preservation, one point per run")
+    return Report(ranked, markdown, [out_dir / name for name in FILES])
+
+
+def _csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    fields = list(rows[0]) if rows else ["name", "preservation_linear", "flip_success_linear",
+                                         "group"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
