@@ -197,7 +197,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """'I/N' -> (I, N), 1 <= I <= N."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match:
-        raise FclfError(f"--shard {text!r}: expected I/N, e.g. 1/4 (shard 1 of 4)")
+        raise FclfError(f"--shard {text}: expected I/N, e.g. 1/4 (shard 1 of 4)")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1:
         raise FclfError(f"--shard {text}: the number of shards must be at least 1")
