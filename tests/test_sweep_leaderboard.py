@@ -279,7 +279,7 @@ def test_csv_round_trips_with_machine_headers() -> None:
     text = leaderboard_csv(ranked, sweep)
     reader = csv.DictReader(io.StringIO(text))
     assert reader.fieldnames == [
-        "rank", "name", "status", "loss.lambda_identity", "train.flip_prob",
+        "rank", "name", "status", "problem", "loss.lambda_identity", "train.flip_prob",
         "val_flip_success_linear", "val_preservation_linear",
         "val_counterfactual_relative_error", "test_flip_success_linear",
         "test_preservation_linear", "test_counterfactual_relative_error", "test_identity_top1",

@@ -131,5 +131,6 @@ def test_a_failing_run_is_listed_with_its_log_and_the_others_finish(project: Pip
             csv.DictReader((project.root / "sweeps" / "f" / "leaderboard.csv").open())}
     assert rows["f-ac0"]["status"] == "ok" and rows["f-ac0"]["rank"] == "1"
     # DVC's queue still lists the failed run here, so it shows as failed, not as missing.
-    assert rows["f-ac0.75"]["status"] == "no metrics: Experiment run failed"
+    assert rows["f-ac0.75"]["status"] == "no metrics"
+    assert rows["f-ac0.75"]["problem"] == "Experiment run failed"
     assert rows["f-ac0.75"]["rank"] == "2"

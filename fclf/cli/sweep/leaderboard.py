@@ -235,7 +235,7 @@ def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
 
 
 def csv_columns(sweep: Sweep) -> list[str]:
-    return ["rank", "name", "status", *sweep.params,
+    return ["rank", "name", "status", "problem", *sweep.params,
             *(f"{split}_{key}" for split, key in CSV_NUMBERS), "collapsed", "on_val_front"]
 
 
@@ -255,6 +255,7 @@ def leaderboard_csv(ranked: Sequence[Entry], sweep: Sweep) -> str:
     for entry in ranked:
         params = dict(entry.point.overrides)
         row = {"rank": entry.rank, "name": entry.name, "status": entry.status,
+               "problem": entry.problem,
                **{k: yaml_value(params[k]) if k in params else "" for k in sweep.params},
                **{f"{split}_{key}": _csv_number(entry.value(split, key))
                   for split, key in CSV_NUMBERS},
