@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fclf.cli.dvc_locate import dvc_executable, find_dvc_root
 from fclf.errors import FclfError
 
 HEADLINE_PATH = "metrics/headline.json"
@@ -42,22 +41,13 @@ class Run:
     problem: str = ""
 
 
-def find_dvc_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".dvc").is_dir():
-            return folder
-    return None
-
-
 def exp_show_json(cwd: Path | None = None) -> list[dict]:
     """Run `dvc exp show --json` (no analytics) and parse its output."""
     cwd = Path.cwd() if cwd is None else cwd
     if find_dvc_root(cwd.resolve()) is None:
         raise FclfError(f"{cwd}: not inside a DVC repository (no .dvc/ folder here or above); "
                         "run `fclf compare` in the project")
-    dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
-    if dvc is None:
-        raise FclfError("the dvc command is not installed (pip install dvc)")
+    dvc = dvc_executable()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     done = subprocess.run([dvc, "exp", "show", "--json"], cwd=cwd, env=env,
                           capture_output=True, text=True)

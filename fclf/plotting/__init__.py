@@ -13,7 +13,9 @@
 - tradeoff: trade-off curves over edit strength (metrics/curves_<split>.csv)
 - curves: training loss components per epoch
 - plot_data: the CSV tables `dvc plots` reads
-- dvc_templates/: Vega-Lite templates that colour or split DVC plots by method
+- sweep_pareto: a sweep's runs, flip vs preservation (`fclf sweep report`)
+- dvc_templates/: Vega-Lite templates that colour or split DVC plots by method (or, for
+  sweeps, by group: val front / other / collapsed)
 
 Nothing here knows where the pipeline keeps its files: callers pass paths and arrays.
 Plotting wing: may import the top-level helpers only.

@@ -11,31 +11,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fclf.cli.dvc_locate import dvc_executable, find_dvc_root
 from fclf.errors import FclfError
 
 REMOTE_TIMEOUT_S = 120
 PULL_CHUNK = 100  # experiment names per `dvc exp pull` call (command-line length)
 QUEUE_STATES = ("Queued", "Running", "Success", "Failed")
-
-
-def dvc_executable() -> str:
-    """The dvc next to this Python (the project's venv), else the one on PATH."""
-    found = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
-    if found is None:
-        raise FclfError("the dvc command is not installed (pip install dvc)")
-    return found
-
-
-def find_dvc_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".dvc").is_dir():
-            return folder
-    return None
 
 
 @dataclass
