@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,10 +145,21 @@ class Commands:
         return int(match.group(1)) + int(match.group(2)) if match else 0
 
     def start_workers(self, jobs: int) -> None:
-        self.dvc("queue", "start", "-j", str(jobs), what="dvc queue start")
+        """`dvc queue start -j J`. Its output goes to a file, not a pipe: the daemonised
+        workers inherit the command's stdout/stderr, and reading a pipe would wait for them
+        to finish the whole queue."""
+        with tempfile.TemporaryFile("w+") as out:
+            done = subprocess.run([dvc_executable(), "queue", "start", "-j", str(jobs)],
+                                  cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=subprocess.STDOUT, text=True)
+            if done.returncode != 0:
+                out.seek(0)
+                raise FclfError(f"dvc queue start failed: {last_lines(out.read())}")
 
     def stop_workers(self) -> None:
-        """Stop this clone's queue workers and the experiments they run (best effort)."""
+        """Stop this clone's queue workers and the experiments they run (best effort).
+        The queued entries go first: a worker told to stop can still take the next one."""
+        self.dvc("queue", "remove", "--queued", check=False, timeout=60)
         self.dvc("queue", "stop", "--kill", check=False, timeout=60)
 
     def queue_logs(self, name: str) -> str:
