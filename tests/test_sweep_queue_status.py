@@ -1,6 +1,6 @@
 """Reading `dvc queue status` (the table DVC 3 prints) into {experiment: state}."""
 
-from fclf.cli.sweep.dvc_commands import parse_queue_status
+from fclf.cli.sweep.dvc_commands import parse_queue_status, parse_worker_count
 
 # Printed by `dvc queue status` (DVC 3.67) in a clone whose worker was killed and restarted.
 STATUS = """\
@@ -27,3 +27,9 @@ def test_an_empty_queue_has_no_rows() -> None:
     empty = "No experiment tasks in the queue.\n\nWorker status: 0 active, 0 idle\n"
     assert parse_queue_status(empty) == {}
     assert parse_queue_status("Task     Name    Created    Status\n") == {}
+
+
+def test_worker_count_is_active_plus_idle() -> None:
+    assert parse_worker_count(STATUS) == 1
+    assert parse_worker_count("Worker status: 2 active, 3 idle\n") == 5
+    assert parse_worker_count("No experiment tasks in the queue.\n") == 0

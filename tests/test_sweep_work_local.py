@@ -134,3 +134,31 @@ def test_a_failing_run_is_listed_with_its_log_and_the_others_finish(project: Pip
     assert rows["f-ac0.75"]["status"] == "no metrics"
     assert rows["f-ac0.75"]["problem"] == "Experiment run failed"
     assert rows["f-ac0.75"]["rank"] == "2"
+
+
+def test_sigterm_stops_the_queue_and_a_restart_finishes_the_shard(project: Pipeline) -> None:
+    """A scheduler pre-empts with SIGTERM: the worker stops DVC's queue workers and exits
+    130; the restarted worker runs only what did not finish. (The stop leaves a shutdown
+    message in DVC's queue; a restart that did not clear it would lose its new worker.)"""
+    import signal
+    import subprocess
+    import time
+
+    from test_sweep_distributed import local_experiments, running_stage
+
+    worker = subprocess.Popen([FCLF, "sweep", "work", "sweeps/good.yaml", "--poll", "1"],
+                              cwd=project.root, env=project.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    while not ("g-li0.1" in local_experiments(project) and running_stage(project.root)):
+        assert worker.poll() is None and time.monotonic() < deadline, worker.stdout.read()
+        time.sleep(1)
+    worker.send_signal(signal.SIGTERM)
+    output = worker.communicate(timeout=120)[0]
+    assert worker.returncode == 130, output
+    assert "interrupted; the queue workers were stopped" in output
+
+    done = project.run(FCLF, "sweep", "work", "sweeps/good.yaml", "--poll", "1")
+    assert "2 grid points: 1 already done, 1 finished" in done.stdout, done.stdout + done.stderr
+    assert "queued 1/1 g-li1" in done.stderr
+    assert set(local_experiments(project)) >= {"g-li0.1", "g-li1"}

@@ -133,16 +133,15 @@ class Commands:
 
     # --- DVC's task queue ------------------------------------------------------------
 
-    def queue_status(self) -> dict[str, str]:
-        """Experiment name -> Queued | Running | Success | Failed, from `dvc queue status`."""
+    def queue_status(self) -> tuple[dict[str, str], int]:
+        """({experiment name: Queued | Running | Success | Failed}, live queue workers)
+        from `dvc queue status`."""
         out = self.dvc("queue", "status", what="dvc queue status").stdout
-        return parse_queue_status(out)
+        return parse_queue_status(out), parse_worker_count(out)
 
     def live_workers(self) -> int:
-        """Queue workers alive in this clone (active + idle), from `dvc queue status`."""
-        out = self.dvc("queue", "status", what="dvc queue status").stdout
-        match = re.search(r"Worker status:\s*(\d+) active,\s*(\d+) idle", out)
-        return int(match.group(1)) + int(match.group(2)) if match else 0
+        """Queue workers alive in this clone (active + idle)."""
+        return self.queue_status()[1]
 
     def start_workers(self, jobs: int) -> None:
         """`dvc queue start -j J`. Its output goes to a file, not a pipe: the daemonised
@@ -170,15 +169,21 @@ class Commands:
         """Empty this clone's queue, left over from an earlier (killed) worker: entries
         still marked running by dead workers are marked failed, then every entry goes.
         Finished experiments stay (they are git refs). Returns the names that were left."""
-        status = self.queue_status()
-        if not status:
-            return []
-        running = [name for name, state in status.items() if state == "Running"]
-        if running:
-            self.dvc("queue", "kill", "--force", *running, check=False)
-        self.dvc("queue", "remove", "--all", what="dvc queue remove --all")
-        self._remove_dead_workspaces()
+        status, _ = self.queue_status()
+        if status:
+            running = [name for name, state in status.items() if state == "Running"]
+            if running:
+                self.dvc("queue", "kill", "--force", *running, check=False)
+            self.dvc("queue", "remove", "--all", what="dvc queue remove --all")
+            self._remove_dead_workspaces()
+        self.clean_messages()
         return sorted(status)
+
+    def clean_messages(self) -> None:
+        """`dvc exp clean`: drop control messages addressed to dead workers. Without it a
+        new worker reads a stale shutdown (from an earlier `dvc queue stop`) and quits
+        after its first experiment."""
+        self.dvc("exp", "clean", what="dvc exp clean")
 
     def _remove_dead_workspaces(self) -> None:
         """Temporary workspaces of experiments whose worker died (DVC keeps them)."""
@@ -200,6 +205,12 @@ def parse_queue_status(text: str) -> dict[str, str]:
         if match:
             states[match.group("name")] = match.group("state")
     return states
+
+
+def parse_worker_count(text: str) -> int:
+    """Active + idle workers of `dvc queue status`'s last line (0 when it is missing)."""
+    match = re.search(r"Worker status:\s*(\d+) active,\s*(\d+) idle", text)
+    return int(match.group(1)) + int(match.group(2)) if match else 0
 
 
 def last_lines(text: str, count: int = 3) -> str:

@@ -28,6 +28,7 @@ from fclf.errors import FclfError
 
 PUSH_TRIES = 3
 PROGRESS_EVERY_S = 60.0
+STALL_POLLS = 3  # polls with queued work and no live worker before workers restart
 
 
 @dataclass
@@ -93,19 +94,29 @@ def work_shard(
         say(f"{label}: queued {number}/{len(to_run)} {point.name}")
     commands.start_workers(min(jobs, len(to_run)))
     say(f"{label}: running {len(to_run)} experiments with {min(jobs, len(to_run))} worker(s)")
-    _wait_and_push(to_run, commands, remote, dvc_remote, log_dir, result, say, label,
+    _wait_and_push(to_run, commands, jobs, remote, dvc_remote, log_dir, result, say, label,
                    poll_seconds)
     return result
 
 
-def _wait_and_push(to_run: list[GridPoint], commands: Commands, remote: str | None,
+def _wait_and_push(to_run: list[GridPoint], commands: Commands, jobs: int, remote: str | None,
                    dvc_remote: str | None, log_dir: Path, result: ShardResult,
                    say: Callable[[str], None], label: str, poll_seconds: float) -> None:
     waiting = {p.name for p in to_run}
     started = last_report = time.monotonic()
     reported = 0
+    idle_polls = 0
     while waiting:
-        status = commands.queue_status()
+        status, workers = commands.queue_status()
+        stalled = (workers == 0 and "Running" not in status.values()
+                   and any(status.get(name) == "Queued" for name in waiting))
+        idle_polls = idle_polls + 1 if stalled else 0
+        if idle_polls >= STALL_POLLS:  # every worker quit with work left: start them again
+            say(f"{label}: no queue worker is alive but experiments are queued: restarting "
+                f"{min(jobs, len(waiting))} worker(s)")
+            commands.clean_messages()
+            commands.start_workers(min(jobs, len(waiting)))
+            idle_polls = 0
         for name in sorted(waiting):
             state = status.get(name)
             if state == "Success":
