@@ -57,7 +57,7 @@ def work_shard(
     dvc_remote: str | None,
     log_dir: Path,
     say: Callable[[str], None],
-    poll_seconds: float = 5.0,
+    poll_seconds: float = 15.0,
 ) -> ShardResult:
     points = shard(sweep.points(), shard_index, shard_count)
     result = ShardResult([p.name for p in points])
