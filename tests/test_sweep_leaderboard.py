@@ -350,3 +350,17 @@ def test_draw_sweep_pareto_writes_a_png(tmp_path: Path, which: str) -> None:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 1000
     assert list(path.parent.iterdir()) == [path], "no temp files left behind"
+
+
+def test_a_collapse_seen_on_test_only_is_shown_but_does_not_move_the_run() -> None:
+    sweep = make_sweep()
+    points = sweep.points()
+    best = headline(cf=0.1)
+    best["test"]["collapsed"] = True  # val says healthy: ranking on it must not peek at test
+    runs = [Run(points[0].name, headline(cf=0.5)), Run(points[1].name, best)]
+    ranked = rank_entries(entries_for(points, runs), sweep.selection)
+    assert ranked[0].name == points[1].name and ranked[0].on_front
+    assert ranked[0].collapsed is True  # still flagged
+    row = next(line for line in leaderboard_markdown(ranked, sweep).splitlines()
+               if f"| {points[1].name} |" in line)
+    assert "COLLAPSED(test)" in row

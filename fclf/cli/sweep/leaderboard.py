@@ -6,11 +6,14 @@ numbers are reported next to it and drawn, never used to order runs or to pick t
 so the reported test numbers stay an honest estimate of the chosen run.
 
 Order of the ranks:
-1. runs with a headline that did not collapse, by the val selection metric;
-2. runs that collapsed (however good their metric: a collapsed editor that sends every
-   face to one point can score well on some metrics), by the same metric;
+1. runs with a headline that did not collapse on val, by the val selection metric;
+2. runs that collapsed on val (however good their metric: a collapsed editor that sends
+   every face to one point can score well on some metrics), by the same metric;
 3. runs with a headline but no finite val selection metric, in grid order;
 4. grid points without a run ("missing") or without a readable headline, in grid order.
+
+A collapse seen on test only is shown (`COLLAPSED(test)`) but does not move the run:
+that would be choosing on test.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ class Entry:
     @property
     def name(self) -> str:
         return self.point.name
+
+    def collapsed_on(self, split: str) -> bool:
+        return ((self.headline or {}).get(split) or {}).get("collapsed") is True
 
     def value(self, split: str, key: str) -> float | None:
         """The headline number split.key, or None when absent, not a number or not finite."""
@@ -158,7 +164,7 @@ def rank_entries(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
         metric = entry.value(SELECTION_SPLIT, selection.metric)
         if metric is None:
             return (3, 0.0, index)
-        return (2 if entry.collapsed is True else 1, sign * metric, index)
+        return (2 if entry.collapsed_on(SELECTION_SPLIT) else 1, sign * metric, index)
 
     ranked = [replace(entry, rank=position, on_front=False)
               for position, entry in enumerate(sorted(entries, key=key), start=1)]
@@ -170,7 +176,7 @@ def rank_entries(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
 
 
 def _front_pair(entry: Entry) -> tuple[float, float] | None:
-    if entry.status != OK or entry.collapsed is True:
+    if entry.status != OK or entry.collapsed_on(SELECTION_SPLIT):
         return None
     flip, keep = entry.value("val", FRONT_X), entry.value("val", FRONT_Y)
     return None if flip is None or keep is None else (flip, keep)
@@ -181,6 +187,8 @@ def _number(value: float | None) -> str:
 
 
 def _collapse_cell(entry: Entry) -> str:
+    if entry.collapsed is True and not entry.collapsed_on(SELECTION_SPLIT):
+        return "COLLAPSED(test)"
     return {True: "COLLAPSED", False: "no", None: "-"}[entry.collapsed]
 
 
@@ -210,7 +218,8 @@ def selection_line(selection: Selection) -> str:
     better = "lower" if selection.order == "min" else "higher"
     return (f"Ranked on val {selection.metric} ({better} is better); test columns are "
             "reported, never used to choose; front = on the val flip/preservation Pareto "
-            "front among runs that did not collapse.")
+            "front among runs that did not collapse on val; COLLAPSED(test): collapsed on "
+            "test only (shown, not used to rank).")
 
 
 def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
