@@ -396,8 +396,8 @@ def sweep_work_command(
     params: Path = _PARAMS,
     logs: Path = typer.Option(Path("logs/sweeps"), help="folder for failed runs' logs"),
     poll: float = typer.Option(
-        15.0, min=0.1,
-        help="seconds between queue checks (each `dvc queue status` costs ~1 s of CPU)"),
+        5.0, min=0.1, help="seconds between checks for finished experiments (git refs); "
+        "DVC's queue status is read every 30 s"),
 ) -> None:
     """Queue this shard, run it with J local DVC queue workers and push each finished
     experiment. Re-running skips what is already pushed, so a pre-empted job can restart.

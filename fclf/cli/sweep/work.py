@@ -16,6 +16,7 @@ One worker per clone: DVC's queue lives in the clone's .dvc/tmp.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from fclf.errors import FclfError
 
 PUSH_TRIES = 3
 PROGRESS_EVERY_S = 60.0
-STALL_POLLS = 3  # polls with queued work and no live worker before workers restart
+STATUS_EVERY_S = 30.0  # between `dvc queue status` calls (failures, dead workers)
+STALL_CHECKS = 2  # status checks with queued work and no live worker before a restart
 
 
 @dataclass
@@ -57,7 +59,7 @@ def work_shard(
     dvc_remote: str | None,
     log_dir: Path,
     say: Callable[[str], None],
-    poll_seconds: float = 15.0,
+    poll_seconds: float = 5.0,
 ) -> ShardResult:
     points = shard(sweep.points(), shard_index, shard_count)
     result = ShardResult([p.name for p in points])
@@ -102,40 +104,47 @@ def work_shard(
 def _wait_and_push(to_run: list[GridPoint], commands: Commands, jobs: int, remote: str | None,
                    dvc_remote: str | None, log_dir: Path, result: ShardResult,
                    say: Callable[[str], None], label: str, poll_seconds: float) -> None:
+    """Push each experiment as its git ref appears (a cheap `git for-each-ref` every poll);
+    ask DVC's queue (`dvc queue status`, ~1 s of CPU that a 2-core run feels) only every
+    STATUS_EVERY_S, for failures and for workers that all quit with work queued."""
     waiting = {p.name for p in to_run}
+    baseline = commands.head()
     started = last_report = time.monotonic()
-    reported = 0
-    idle_polls = 0
+    last_status = -math.inf
+    reported = stalled_checks = 0
     while waiting:
-        status, workers = commands.queue_status()
-        stalled = (workers == 0 and "Running" not in status.values()
-                   and any(status.get(name) == "Queued" for name in waiting))
-        idle_polls = idle_polls + 1 if stalled else 0
-        if idle_polls >= STALL_POLLS:  # every worker quit with work left: start them again
-            say(f"{label}: no queue worker is alive but experiments are queued: restarting "
-                f"{min(jobs, len(waiting))} worker(s)")
-            commands.clean_messages()
-            commands.start_workers(min(jobs, len(waiting)))
-            idle_polls = 0
-        for name in sorted(waiting):
-            state = status.get(name)
-            if state == "Success":
-                waiting.discard(name)
-                if remote is None:
-                    result.finished.append(name)
-                    say(f"{label}: finished {name}")
-                else:
-                    _push(commands, remote, dvc_remote, name, result, say)
-            elif state == "Failed" or state is None:
-                waiting.discard(name)
-                log = log_dir / f"{name}.log"
-                text = commands.queue_logs(name) if state else "not in DVC's queue any more\n"
-                write_text(log, text)
-                result.failed[name] = log
-                say(f"{label}: FAILED {name} (log: {log})")
+        for name in sorted(waiting & commands.finished_experiments(baseline)):
+            waiting.discard(name)
+            if remote is None:
+                result.finished.append(name)
+                say(f"{label}: finished {name}")
+            else:
+                _push(commands, remote, dvc_remote, name, result, say)
+        now = time.monotonic()
+        if waiting and now - last_status >= max(STATUS_EVERY_S, poll_seconds):
+            last_status = now
+            status, workers = commands.queue_status()
+            finished = commands.finished_experiments(baseline)  # after the status: no race
+            for name in sorted(waiting - finished):
+                state = status.get(name)
+                if state in ("Failed", None):
+                    waiting.discard(name)
+                    log = log_dir / f"{name}.log"
+                    text = commands.queue_logs(name) if state else "not in DVC's queue any more\n"
+                    write_text(log, text)
+                    result.failed[name] = log
+                    say(f"{label}: FAILED {name} (log: {log})")
+            stalled = (workers == 0 and "Running" not in status.values()
+                       and any(status.get(name) == "Queued" for name in waiting))
+            stalled_checks = stalled_checks + 1 if stalled else 0
+            if stalled_checks >= STALL_CHECKS:  # every worker quit with work left
+                say(f"{label}: no queue worker is alive but experiments are queued: restarting "
+                    f"{min(jobs, len(waiting))} worker(s)")
+                commands.clean_messages()
+                commands.start_workers(min(jobs, len(waiting)))
+                stalled_checks = 0
         done = len(to_run) - len(waiting)
         if waiting:
-            now = time.monotonic()
             if done != reported or now - last_report >= PROGRESS_EVERY_S:
                 say(f"{label}: {done}/{len(to_run)} done, {len(waiting)} queued or running "
                     f"({now - started:.0f} s)")
