@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,10 +149,6 @@ class Commands:
         out = self.dvc("queue", "status", what="dvc queue status").stdout
         return parse_queue_status(out), parse_worker_count(out)
 
-    def live_workers(self) -> int:
-        """Queue workers alive in this clone (active + idle)."""
-        return self.queue_status()[1]
-
     def start_workers(self, jobs: int) -> None:
         """`dvc queue start -j J`. Its output goes to a file, not a pipe: the daemonised
         workers inherit the command's stdout/stderr, and reading a pipe would wait for them
@@ -169,6 +166,14 @@ class Commands:
         The queued entries go first: a worker told to stop can still take the next one."""
         self.dvc("queue", "remove", "--queued", check=False, timeout=60)
         self.dvc("queue", "stop", "--kill", check=False, timeout=60)
+
+    def stop_idle_workers(self, wait_seconds: float = 60.0) -> None:
+        """`dvc queue stop` (no task is running) and wait until the workers are gone: DVC's
+        workers idle for a while before they exit, and would look like another worker's."""
+        self.dvc("queue", "stop", check=False, timeout=60)
+        deadline = time.monotonic() + wait_seconds
+        while self.queue_status()[1] and time.monotonic() < deadline:
+            time.sleep(1.0)
 
     def queue_logs(self, name: str) -> str:
         done = self.dvc("queue", "logs", name, check=False, what=f"dvc queue logs {name}")

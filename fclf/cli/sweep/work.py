@@ -67,11 +67,13 @@ def work_shard(
     if remote is not None:
         commands.check_git_remote(remote)
         dvc_remote = commands.check_dvc_remote(dvc_remote)
-    alive = commands.live_workers()
-    if alive:
-        raise FclfError(f"this clone already has {alive} DVC queue worker(s) running (another "
+    status, alive = commands.queue_status()
+    if alive and {"Running", "Queued"} & set(status.values()):
+        raise FclfError(f"this clone already has {alive} DVC queue worker(s) with work (another "
                         "`fclf sweep work`?): stop them with `dvc queue stop --kill`, or run "
                         "this shard in its own clone")
+    if alive:  # idle workers of an earlier run that have not exited yet
+        commands.stop_idle_workers()
     done_remote = commands.experiment_names(remote) if remote is not None else set()
     done_here = commands.experiment_names()
     todo = [p for p in points if p.name not in done_remote]
@@ -98,6 +100,7 @@ def work_shard(
     say(f"{label}: running {len(to_run)} experiments with {min(jobs, len(to_run))} worker(s)")
     _wait_and_push(to_run, commands, jobs, remote, dvc_remote, log_dir, result, say, label,
                    poll_seconds)
+    commands.stop_idle_workers()
     return result
 
 
