@@ -25,6 +25,7 @@ from fclf.cli.sweep.leaderboard import (
     rank_entries,
 )
 from fclf.cli.sweep.spec import Sweep
+from fclf.errors import FclfError
 
 FILES = ("leaderboard.md", "leaderboard.csv", "pareto.csv", "pareto.png")
 
@@ -41,7 +42,11 @@ def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | 
                  say: Callable[[str], None]) -> Report:
     points = sweep.points()
     if remote is not None:
-        commands.check_git_remote(remote)
+        try:
+            commands.check_git_remote(remote)
+        except FclfError as exc:
+            raise FclfError(f"{exc} (pass --remote NAME|URL, or --local to rank this clone's "
+                            "experiments without pulling)") from None
         on_remote = commands.experiment_names(remote)
         wanted = [p.name for p in points if p.name in on_remote]
         say(f"sweep {sweep.name}: {len(wanted)} of {len(points)} grid points are on {remote}")
