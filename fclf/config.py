@@ -351,7 +351,7 @@ def _check_leaf(key: str, value: Any, rule: Rule, where: _Where) -> Any:
             raise fail(f"distinct names ({', '.join(map(repr, repeated))} repeated)")
         for item in value:
             if rule.item_choices is not None and item not in rule.item_choices:
-                hint = _did_you_mean(item, rule.item_choices)
+                hint = did_you_mean(item, rule.item_choices)
                 raise ConfigError(
                     f"{where(key)}: {key} contains unknown name {item!r}{hint}; "
                     f"allowed: the 40 CelebA attribute names"
@@ -406,7 +406,8 @@ def _type_name(kind: Any) -> str:
     return getattr(kind, "__name__", str(kind))
 
 
-def _did_you_mean(name: str, options: Any) -> str:
+def did_you_mean(name: str, options: Any) -> str:
+    """' (did you mean 'x'?)' for the closest option, or ''."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -424,7 +425,7 @@ def _parse_section(cls: type, raw: Any, prefix: str, where: _Where) -> Any:
             section = f"section '{prefix}'" if prefix else "the top level"
             raise ConfigError(
                 f"{where(dotted)}: unknown key {dotted!r} in {section}"
-                f"{_did_you_mean(str(key), fields)}; valid keys: {', '.join(fields)}"
+                f"{did_you_mean(str(key), fields)}; valid keys: {', '.join(fields)}"
             )
     values = {}
     for name, f in fields.items():
@@ -493,7 +494,7 @@ def _check_synthetic_attributes(config: Config, where: _Where) -> None:
         if name not in attributes:
             raise ConfigError(
                 f"{where(key)}: {key}: {name!r} is not in data.attributes"
-                f"{_did_you_mean(name, attributes)}; remove it or add it there"
+                f"{did_you_mean(name, attributes)}; remove it or add it there"
             )
 
 
@@ -568,11 +569,6 @@ def load_config(path: str | Path) -> Config:
 def leaf_keys() -> list[str]:
     """Every dotted params key the schema knows (`loss.lambda_identity`, ...)."""
     return [key for key, _, _ in describe_schema()]
-
-
-def did_you_mean(name: str, options: Any) -> str:
-    """' (did you mean 'x'?)' for the closest option, or ''."""
-    return _did_you_mean(name, options)
 
 
 def describe_schema(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]]:

@@ -12,11 +12,13 @@ import pytest
 
 from fclf.cli.compare import Run
 from fclf.cli.sweep.leaderboard import (
+    PARETO_COLUMNS,
     Entry,
     csv_columns,
     entries_for,
     leaderboard_csv,
     leaderboard_markdown,
+    pareto_csv,
     pareto_front,
     pareto_rows,
     rank_entries,
@@ -364,3 +366,14 @@ def test_a_collapse_seen_on_test_only_is_shown_but_does_not_move_the_run() -> No
     row = next(line for line in leaderboard_markdown(ranked, sweep).splitlines()
                if f"| {points[1].name} |" in line)
     assert "COLLAPSED(test)" in row
+
+
+def test_pareto_csv_holds_every_row_and_a_header_when_empty() -> None:
+    _, points, ranked = full_board()
+    rows = pareto_rows(ranked)
+    read = list(csv.DictReader(io.StringIO(pareto_csv(rows))))
+    assert [r["name"] for r in read] == [r["name"] for r in rows]
+    assert float(read[0]["flip_success_linear"]) == rows[0]["flip_success_linear"]
+    assert read[2]["group"] == "COLLAPSED"
+    empty = pareto_csv([]).splitlines()
+    assert empty == [",".join(PARETO_COLUMNS)]

@@ -368,7 +368,8 @@ def sweep_plan_command(
 
     index, count = parse_shard(shard_spec)
     sweep = load_sweep(sweep_file, params)
-    points = shard(sweep.points(), index, count)
+    grid = sweep.points()
+    points = shard(grid, index, count)
     commands = Commands.in_project(what="fclf sweep plan --queue") if queue else None
     for point in points:
         if commands is not None:
@@ -378,7 +379,7 @@ def sweep_plan_command(
             typer.echo(shlex.join(["dvc", "exp", "run", "--queue", "-n", point.name,
                                    *point.set_args()]))
     typer.echo(f"# sweep {sweep.name}: shard {index}/{count} holds {len(points)} of "
-               f"{len(sweep.points())} grid points ({sweep.grid_size} in the full grid)",
+               f"{len(grid)} grid points ({sweep.grid_size} in the full grid)",
                err=True)
 
 

@@ -108,11 +108,10 @@ class Commands:
 
     # --- experiments -----------------------------------------------------------------
 
-    def experiment_names(self, remote: str | None = None) -> set[str]:
-        """Names of the experiments of HEAD's baseline, here or on the git remote."""
-        args = ["exp", "list", *([remote] if remote else []), "--names-only"]
-        out = self.dvc(*args, what=f"dvc exp list {remote or ''}".strip(),
-                       timeout=REMOTE_TIMEOUT_S if remote else None).stdout
+    def experiment_names(self, remote: str) -> set[str]:
+        """Names of the experiments of HEAD's baseline on the git remote."""
+        out = self.dvc("exp", "list", remote, "--names-only", what=f"dvc exp list {remote}",
+                       timeout=REMOTE_TIMEOUT_S).stdout
         return {line.strip() for line in out.splitlines() if line.strip()}
 
     def finished_experiments(self, baseline: str) -> set[str]:

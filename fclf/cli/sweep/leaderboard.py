@@ -22,7 +22,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,11 +73,11 @@ class Entry:
     status: str
     problem: str = ""
     rank: int = 0
-    collapsed: bool | None = field(default=None, init=False)
     on_front: bool = False
 
-    def __post_init__(self) -> None:
-        self.collapsed = _collapsed(self.headline)
+    @property
+    def collapsed(self) -> bool | None:
+        return _collapsed(self.headline)
 
     @property
     def name(self) -> str:
@@ -274,6 +274,10 @@ def leaderboard_csv(ranked: Sequence[Entry], sweep: Sweep) -> str:
     return buffer.getvalue()
 
 
+PARETO_COLUMNS = ("name", "preservation_linear", "flip_success_linear", "val_preservation_linear",
+                  "val_flip_success_linear", "collapsed", "on_val_front", "group")
+
+
 def pareto_rows(ranked: Sequence[Entry]) -> list[dict]:
     """DVC plot data: one row per run with a headline and both test flip success and
     preservation, the val pair beside them, and its group ('COLLAPSED', 'val front' or
@@ -291,3 +295,12 @@ def pareto_rows(ranked: Sequence[Entry]) -> list[dict]:
                      "val_flip_success_linear": entry.value("val", FRONT_X),
                      "collapsed": collapsed, "on_val_front": entry.on_front, "group": group})
     return rows
+
+
+def pareto_csv(rows: Sequence[dict]) -> str:
+    """`pareto_rows` as CSV (DVC plot data); the header is there even with no rows."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PARETO_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

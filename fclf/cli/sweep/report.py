@@ -7,8 +7,6 @@ ranked on val and shown on test (fclf.cli.sweep.leaderboard).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from fclf.cli.sweep.leaderboard import (
     entries_for,
     leaderboard_csv,
     leaderboard_markdown,
+    pareto_csv,
     pareto_rows,
     rank_entries,
 )
@@ -59,19 +58,10 @@ def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | 
     rows = pareto_rows(ranked)
     write_text(out_dir / "leaderboard.md", markdown)
     write_text(out_dir / "leaderboard.csv", leaderboard_csv(ranked, sweep))
-    write_text(out_dir / "pareto.csv", _csv(rows))
+    write_text(out_dir / "pareto.csv", pareto_csv(rows))
     from fclf.plotting.sweep_pareto import draw_sweep_pareto
 
     draw_sweep_pareto(rows, out_dir / "pareto.png",
                       f"Sweep {sweep.name}: flip vs preservation, one point per run")
     return Report(ranked, markdown, [out_dir / name for name in FILES])
 
-
-def _csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    fields = list(rows[0]) if rows else ["name", "preservation_linear", "flip_success_linear",
-                                         "group"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

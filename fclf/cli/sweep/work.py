@@ -75,7 +75,8 @@ def work_shard(
     if alive:  # idle workers of an earlier run that have not exited yet
         commands.stop_idle_workers()
     done_remote = commands.experiment_names(remote) if remote is not None else set()
-    done_here = commands.experiment_names()
+    baseline = commands.head()
+    done_here = commands.finished_experiments(baseline)
     todo = [p for p in points if p.name not in done_remote]
     if remote is None:
         result.skipped = [p.name for p in todo if p.name in done_here]
@@ -98,20 +99,20 @@ def work_shard(
         say(f"{label}: queued {number}/{len(to_run)} {point.name}")
     commands.start_workers(min(jobs, len(to_run)))
     say(f"{label}: running {len(to_run)} experiments with {min(jobs, len(to_run))} worker(s)")
-    _wait_and_push(to_run, commands, jobs, remote, dvc_remote, log_dir, result, say, label,
-                   poll_seconds)
+    _wait_and_push(to_run, baseline, commands, jobs, remote, dvc_remote, log_dir, result, say,
+                   label, poll_seconds)
     commands.stop_idle_workers()
     return result
 
 
-def _wait_and_push(to_run: list[GridPoint], commands: Commands, jobs: int, remote: str | None,
-                   dvc_remote: str | None, log_dir: Path, result: ShardResult,
-                   say: Callable[[str], None], label: str, poll_seconds: float) -> None:
+def _wait_and_push(to_run: list[GridPoint], baseline: str, commands: Commands, jobs: int,
+                   remote: str | None, dvc_remote: str | None, log_dir: Path,
+                   result: ShardResult, say: Callable[[str], None], label: str,
+                   poll_seconds: float) -> None:
     """Push each experiment as its git ref appears (a cheap `git for-each-ref` every poll);
     ask DVC's queue (`dvc queue status`, ~1 s of CPU that a 2-core run feels) only every
     STATUS_EVERY_S, for failures and for workers that all quit with work queued."""
     waiting = {p.name for p in to_run}
-    baseline = commands.head()
     started = last_report = time.monotonic()
     last_status = -math.inf
     reported = stalled_checks = 0
