@@ -74,6 +74,11 @@ def _synthetic(config, params: Path) -> None:
     for split in ALL_SPLITS:
         write_split(split_path(split), splits[split])
         print(f"embed: wrote {split_path(split)} ({len(splits[split])} rows, synthetic)")
+    if syn.withhold_truth:
+        TRUTH_PATH.unlink(missing_ok=True)
+        print(f"embed: {TRUTH_PATH} withheld (data.synthetic.withhold_truth): the evaluation "
+              "uses the truth-free yardstick, as on real CelebA")
+        return
     write_truth(TRUTH_PATH, truth)
     print(f"embed: wrote {TRUTH_PATH} (latent factors: exact counterfactuals)")
 

@@ -12,7 +12,11 @@ JUDGE_SPLIT = "judge"  # identity-disjoint; fits the evaluation's judge only
 ALL_SPLITS = (*SPLITS, JUDGE_SPLIT)
 TRUTH_PATH = EMBEDDINGS_DIR / "truth.npz"  # synthetic data only: fclf.data.truth
 CHECKPOINT_DIR = Path("checkpoints")
-MODEL_PATH = Path("models/fclf.pt")
+MODEL_PATH = Path("models/fclf.pt")  # the model of train.seed (what `fclf transfer` uses)
+REPLICATES_DIR = Path("models/replicates")  # the models of the other training seeds
+JUDGE_PATH = Path("models/judge.pt")  # the judge and typicality Gaussian (judge split only)
+PEERS_PATH = Path("models/peers.pt")  # the tuned peers and the supervised reference
+PEERS_METRICS = Path("metrics/peers.json")  # what each peer's tuning chose on val
 TRAIN_METRICS = Path("metrics/train.json")
 TRAIN_TIMING = Path("logs/train_timing.json")  # wall time and speed: a run log, not a metric
 TRAIN_LIVE_DIR = Path("dvclive/train")
@@ -28,9 +32,18 @@ def split_path(split: str) -> Path:
     return EMBEDDINGS_DIR / f"{split}.parquet"
 
 
-def protocol_path(split: str) -> Path:
-    """What `fclf score` reads: the sources and targets the evaluate stage used."""
-    return EVAL_DIR / f"protocol_{split}.npz"
+def protocol_path(split: str, mode: str = "told") -> Path:
+    """What `fclf score` reads: the rows and requests the evaluate stage used, in one mode."""
+    return EVAL_DIR / f"protocol_{split}_{mode}.npz"
+
+
+def replicate_path(seed: int) -> Path:
+    return REPLICATES_DIR / f"fclf_seed{seed}.pt"
+
+
+def replicate_checkpoint(seed: int) -> Path:
+    """Checkpoint of an extra training seed (the main seed keeps checkpoints/latest.pt)."""
+    return CHECKPOINT_DIR / f"replicate_seed{seed}.pt"
 
 
 def curves_path(split: str) -> Path:

@@ -1,6 +1,6 @@
 """DVC stage `plot`: figures of the evaluation (test split) and the CSV data `dvc plots` compares.
 
-Reads the test split of metrics/transfer.json, eval/edits.npz (the test edits
+Reads the test split (told mode) of metrics/transfer.json, eval/edits.npz (the test edits
 of every method), metrics/curves_test.csv and the train stage's dvclive logs;
 writes plots/*.png (PCA of real points and of each method's edits, source ->
 edit segments, transfer bars, trade-off curves, training curves) and
@@ -76,9 +76,7 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         ),
         "trajectories.png": lambda: _segments(edits, plane, xy_real, pc, summaries, blocks),
         "transfer_bars.png": lambda: figure_transfer_bars(blocks, names, summaries),
-        "tradeoff_curves.png": lambda: figure_tradeoff_curves(
-            curves, summaries, SPLIT, split_block.get("identity_top1_unedited")
-        ),
+        "tradeoff_curves.png": lambda: figure_tradeoff_curves(curves, summaries, SPLIT),
         "training_curves.png": lambda: _training_curves(),
     }
     for name, build in figures.items():

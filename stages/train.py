@@ -5,8 +5,15 @@ horizon is trained and recorded in the model file. Resumes from
 checkpoints/latest.pt when it belongs to the same run, i.e. after an
 interruption (checkpoints of other params, another train.epochs included, are
 removed first), logs per-epoch losses with dvclive.
+
+`train.replicates` > 1 also trains the same run with seeds train.seed + 1, ...
+(models/replicates/fclf_seed<s>.pt, each resumable from its own checkpoint): the
+evaluation reports FCLF's spread over training seeds, and a comparison that
+another seed reverses is not called a win. models/fclf.pt, dvclive and
+metrics/train.json are the main seed's.
 """
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -27,9 +34,12 @@ from fclf.train.run_definition import compute_fingerprint, objective_weights, tr
 from layout import (
     CHECKPOINT_DIR,
     MODEL_PATH,
+    REPLICATES_DIR,
     TRAIN_LIVE_DIR,
     TRAIN_METRICS,
     TRAIN_TIMING,
+    replicate_checkpoint,
+    replicate_path,
     split_path,
 )
 
@@ -96,6 +106,12 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     logger(result.history)
     logger.live.end()
     save_model(MODEL_PATH, field, config.model, names, {"fingerprint": fp}, flow=config.flow)
+    REPLICATES_DIR.mkdir(parents=True, exist_ok=True)
+    seconds, samples = result.wall_seconds, result.samples_per_s
+    for seed in range(config.train.seed + 1, config.train.seed + config.train.replicates):
+        print(f"train: replicate with train.seed = {seed}")
+        replica = _train_replicate(config, seed, train_split, val_split, tensors, device)
+        seconds += replica.wall_seconds
     last = result.history[-1]
     # Metrics hold what the run learned, rounded to 6 decimals (no last-bit drift across
     # CPUs); how long it took goes to a run log that no metrics diff reads.
@@ -106,12 +122,34 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         "device": str(device),
     })
     write_json(TRAIN_TIMING, {
-        "wall_seconds": round(result.wall_seconds, 2),
-        "samples_per_s": round(result.samples_per_s, 1),
+        "wall_seconds": round(seconds, 2),
+        "samples_per_s": round(samples, 1),
+        "replicates": config.train.replicates,
         "device": str(device),
     })
-    print(f"train: wrote {MODEL_PATH}, {TRAIN_METRICS} and {TRAIN_TIMING} "
-          f"({result.samples_per_s:.0f} samples/s)")
+    print(f"train: wrote {MODEL_PATH}, {config.train.replicates - 1} replicate(s) in "
+          f"{REPLICATES_DIR}/, {TRAIN_METRICS} and {TRAIN_TIMING} ({samples:.0f} samples/s)")
+
+
+def _train_replicate(config, seed: int, train_split, val_split, tensors, device):
+    """The same run with another seed, resumable from its own checkpoint."""
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+    fp, definition = compute_fingerprint(config, train_split.embeddings, train_split.attributes)
+    torch.manual_seed(seed)
+    field = build_field(train_split.dim, len(config.data.attributes), config.model).to(device)
+    try:
+        result = train(
+            field, *tensors(train_split), *tensors(val_split), train_settings(config),
+            objective_weights(config), run_fingerprint=fp, run_definition=definition,
+            checkpoint_path=replicate_checkpoint(seed),
+        )
+    except KeyboardInterrupt:
+        print(f"\ntrain: interrupted; {replicate_checkpoint(seed)} keeps the last finished "
+              "epoch. Run `dvc repro` again to resume.", file=sys.stderr)
+        raise SystemExit(130) from None
+    save_model(replicate_path(seed), field, config.model, config.data.attributes,
+               {"fingerprint": fp}, flow=config.flow)
+    return result
 
 
 if __name__ == "__main__":

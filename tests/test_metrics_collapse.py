@@ -13,7 +13,7 @@ from fclf.evaluate.metrics import (
     neighbourhood_preservation,
     silhouettes,
 )
-from fclf.evaluate.targets import sample_targets
+from fclf.evaluate.request import sample_targets
 
 HEALTHY = {
     "distinct_fraction": 0.95,

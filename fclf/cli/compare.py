@@ -21,14 +21,14 @@ HEADLINE_PATH = "metrics/headline.json"
 WIDTH = 100
 NAME_WIDTH = 28
 NUMBER_WIDTH = 8
-# (header, split, headline key)
+# (header, split.mode, headline key)
 COLUMNS = (
-    ("flip", "test", "flip_success_linear"),
-    ("keep", "test", "preservation_linear"),
-    ("cf error", "test", "counterfactual_relative_error"),
-    ("id@1", "test", "identity_top1"),
-    ("no-op", "test", "noop_movement_ratio"),
-    ("val score", "val", "counterfactual_relative_error"),
+    ("flip", "test.told", "flip_success_linear"),
+    ("keep", "test.told", "preservation_linear"),
+    ("cf error", "test.told", "counterfactual_relative_error"),
+    ("blind", "test.blind", "counterfactual_relative_error"),
+    ("id@1", "test.told", "identity_top1_target"),
+    ("val score", "val.told", "counterfactual_relative_error"),
 )
 
 
@@ -108,15 +108,15 @@ def _message(error: Any) -> str:
     return str(error or "")
 
 
-def _nest(data: dict) -> dict:
-    """Headline as {split: {key: value}}, also from dotted keys ("test.flip_...")."""
-    out: dict[str, dict] = {}
+def _nest(data: dict, prefix: str = "") -> dict:
+    """Headline as flat dotted keys ("test.told.flip_success_linear": value), from nested
+    dicts or dotted keys alike."""
+    out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            out.setdefault(key, {}).update(value)
-        elif "." in key:
-            split, leaf = key.split(".", 1)
-            out.setdefault(split, {})[leaf] = value
+            out.update(_nest(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -127,8 +127,8 @@ def _number(value: Any) -> str:
 
 
 def _flag(headline: dict) -> str:
-    test = (headline.get("test") or {}).get("collapsed")
-    val = (headline.get("val") or {}).get("collapsed")
+    test = headline.get("test.told.collapsed")
+    val = headline.get("val.told.collapsed")
     if test:
         return "COLLAPSED"
     if val:
@@ -154,14 +154,14 @@ def format_table(runs: Sequence[Run]) -> str:
             cells += [f"{'-':>{NUMBER_WIDTH}}"] * len(COLUMNS)
             cells.append(_fit(run.problem or "no headline", WIDTH - 1 - len(" ".join(cells))))
         else:
-            cells += [f"{_number((run.headline.get(split) or {}).get(key)):>{NUMBER_WIDTH}}"
-                      for _, split, key in COLUMNS]
+            cells += [f"{_number(run.headline.get(f'{where}.{key}')):>{NUMBER_WIDTH}}"
+                      for _, where, key in COLUMNS]
             cells.append(_flag(run.headline))
         lines.append(" ".join(cells).rstrip())
-    lines.append("flip/keep: linear judge on test; cf error: counterfactual relative error "
-                 "(test);")
-    lines.append("id@1: identity top-1; no-op: movement ratio; val score: val cf error "
-                 "(lower is better)")
+    lines.append("flip/keep: linear judge, test, told; cf error: counterfactual relative error "
+                 "(test, told;")
+    lines.append("blind: the editor reads the source); id@1: identity among the target "
+                 "attributes; val score: val cf error")
     return "\n".join(lines)
 
 

@@ -19,13 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fclf.data.embeddings_io import EmbeddingSplit
-from fclf.evaluate.baselines import (
-    DirectionWalk,
-    calibrate_strength,
-    conditional_directions,
-    mean_directions,
-    walk_movement,
-)
+from fclf.evaluate.editors import EditBatch, exp_map
 from fclf.evaluate.judge import Judge
 from fclf.evaluate.metrics import (
     counterfactual_relative_error,
@@ -34,8 +28,10 @@ from fclf.evaluate.metrics import (
     movement,
     nearest_other,
 )
+from fclf.evaluate.peers.base import TrainData
+from fclf.evaluate.peers.lines import ConditionalDirection, MeanDirection
 from fclf.evaluate.probes import AttributeProbes
-from fclf.evaluate.targets import sample_targets
+from fclf.evaluate.request import sample_targets
 
 Truth = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (test rows, targets) -> (N, d)
 
@@ -65,24 +61,23 @@ def judge_gap(train: EmbeddingSplit, test: EmbeddingSplit, probe_c: float, seed:
 
 
 def line_gap(train: EmbeddingSplit, test: EmbeddingSplit, truth: Truth, probe_c: float,
-             num_steps: int = 10, seed: int = 0) -> dict:
-    """How close each straight-line baseline gets to the exact counterfactual at equal movement."""
-    own = AttributeProbes.from_split(train, c=probe_c)
+             seed: int = 0) -> dict:
+    """How close each straight line gets to the exact counterfactual when every edit walks
+    exactly as far as its own counterfactual (the lines' direction alone is scored)."""
+    data = TrainData.of(train)
     index = np.arange(len(test))
-    targets = sample_targets(test.attributes, "single", seed)
     z = np.ascontiguousarray(test.embeddings, np.float32)
+    targets = sample_targets(test.attributes, "single", seed)
     cf = np.asarray(truth(index, targets), np.float32)
-    goal = movement(z, cf)
-    walks = {
-        "baseline_mean_direction": mean_directions(train.embeddings, train.attributes),
-        "baseline_conditional_direction": conditional_directions(own.weights),
-    }
-    out: dict = {"oracle_movement": goal}
-    for name, directions in walks.items():
-        walk = DirectionWalk(directions, own.predict, 0.0, num_steps)
-        walk.strength = calibrate_strength(walk_movement(walk, z, targets), goal).strength
-        edited, _ = walk.end_and_steps(z, targets)
-        out[name] = {
+    angle = np.arccos(np.clip((z.astype(np.float64) * cf).sum(1), -1.0, 1.0))
+    batch = EditBatch(z, index, test.attributes.astype(np.int8), targets)
+    out: dict = {"oracle_movement": movement(z, cf)}
+    for peer in (MeanDirection(data), ConditionalDirection(data, c=probe_c)):
+        d = peer.displacement(batch)
+        tangent = d - (d * z).sum(1, keepdims=True) * z
+        edited = exp_map(z, tangent / np.linalg.norm(tangent, axis=1, keepdims=True)
+                         * angle[:, None])
+        out[peer.name] = {
             "counterfactual_relative_error": counterfactual_relative_error(z, edited, cf),
             "displacement_cosine": displacement_cosine(z, edited, cf),
         }

@@ -1,12 +1,18 @@
 """The release gate: fail loudly when a model collapsed, under-performs, or does not reproduce.
 
-Checks one method's block of one split (by default `test.fclf`), each by name:
+Checks one editor's block of one split and mode (by default `test.told.fclf`), each
+by name:
 - `collapsed` must be false (the verdict of neighbourhood, coverage, density,
-  distinct-neighbour and silhouette measures);
-- judge flip success / preservation (linear judge), identity top-1 and, where
-  the synthetic truth is known, the counterfactual relative error;
-- the no-op: an edit asked for the attributes a point already has must barely
-  move it (centred cosine, and movement relative to a real edit);
+  distinct-neighbour and silhouette measures) and `realistic` true (no
+  off-manifold drift, no overshoot: the truth-free checks that refuse noise and
+  walking too far);
+- judge flip success / preservation (linear judge), identity top-1 among the
+  people carrying the target attributes and, where the synthetic truth is
+  known, the counterfactual relative error;
+- the no-op: asked for no change, an editor told the source's labels must
+  leave the point where it is (centred cosine, and movement relative to a real
+  edit); the thresholds are what honest told editors do (they move exactly 0),
+  and an edits file without a no-op cannot pass;
 - with a reference (e.g. the metrics committed in git), every numeric metric
   must match it within `reproduce_tolerance`, and every flag must be equal;
 - with a `dvc.lock` (`workspace_checks`): the metrics must be the ones the
@@ -57,28 +63,36 @@ def _lookup(block: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+GATED = "test.told.fclf"
+
+
 def threshold_checks(
-    metrics: dict[str, Any], gate: GateConfig, where: str = "test.fclf"
+    metrics: dict[str, Any], gate: GateConfig, where: str = GATED
 ) -> list[Check]:
     """The quality checks on the block at `where` (split.method, or a block given directly
     when `where` is empty)."""
     block = _lookup(metrics, where) if where else metrics
     block = block if isinstance(block, dict) else {}
     prefix = f"{where}." if where else ""
-    collapsed = block.get("collapsed")
-    checks = [Check(f"{prefix}collapsed", collapsed, "false", collapsed is False)]
+    collapsed, realistic = block.get("collapsed"), block.get("realistic")
+    checks = [Check(f"{prefix}collapsed", collapsed, "false", collapsed is False),
+              Check(f"{prefix}realistic",
+                    realistic if realistic is not False else
+                    "; ".join(block.get("realism_reasons") or ["false"]),
+                    "true", realistic is True)]
     rules = (
         ("flip_success_linear", ">=", gate.min_flip_success, False),
         ("preservation_linear", ">=", gate.min_preservation, False),
-        ("identity_top1", ">=", gate.min_identity_top1, True),
+        ("identity_top1_target", ">=", gate.min_identity_top1, True),
         ("counterfactual_relative_error", "<=", gate.max_counterfactual_relative_error, True),
         ("noop.cosine", ">=", gate.min_noop_cosine, False),
         ("noop.movement_ratio", "<=", gate.max_noop_movement_ratio, False),
     )
     for key, op, bound, may_be_absent in rules:
         value = _lookup(block, key)
-        if key.startswith("noop.") and block.get("noop", "absent") is None:
-            checks.append(Check(f"{prefix}{key}", None, "absent: the edits have no no-op", True))
+        if key.startswith("noop.") and not isinstance(block.get("noop"), dict):
+            checks.append(Check(f"{prefix}{key}", "no no-op edits",
+                                f"{op} {bound:g} (a no-op is required)", False))
             continue
         if value is None and may_be_absent:
             checks.append(Check(f"{prefix}{key}", None, "absent: not known for this data", True))

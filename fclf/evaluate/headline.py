@@ -1,9 +1,10 @@
 """The headline of an evaluation, and the rounding that keeps metric files stable.
 
-`metrics/transfer.json` holds ~800 numbers; `dvc metrics show / diff` and `dvc exp show`
-read `metrics/headline.json` instead: the handful of numbers the design tracks across
-commits and experiments. `round_floats` rounds every float of the full metrics, so a
-re-run on another CPU (last-bit float drift) leaves the committed files unchanged.
+`metrics/transfer.json` holds thousands of numbers; `dvc metrics show / diff` and
+`dvc exp show` read `metrics/headline.json` instead: the numbers the design tracks
+across commits and experiments. `round_floats` rounds every float of the full
+metrics, so a re-run on another CPU (last-bit float drift) leaves the committed files
+unchanged.
 """
 
 from __future__ import annotations
@@ -15,67 +16,88 @@ import numpy as np
 
 HEADLINE_DECIMALS = 4
 METRICS_SIGNIFICANT_DIGITS = 6
-
-# headline key -> (method block key, sub key or None) of the fclf block of the test split.
-_TEST_KEYS = {
-    "flip_success_linear": ("flip_success_linear", None),
-    "preservation_linear": ("preservation_linear", None),
-    "identity_top1": ("identity_top1", None),
-    "counterfactual_relative_error": ("counterfactual_relative_error", None),
-    "noop_movement_ratio": ("noop", "movement_ratio"),
-    "collapsed": ("collapsed", None),
-    "silhouette_by_target": ("silhouette_by_target", None),
-    "mean_step": ("mean_step", None),
-}
-_VAL_KEYS = {
-    "flip_success_linear": ("flip_success_linear", None),
-    "preservation_linear": ("preservation_linear", None),
-    "counterfactual_relative_error": ("counterfactual_relative_error", None),
-    "collapsed": ("collapsed", None),
-}
-BEST_BASELINE_KEY = "best_baseline_counterfactual_relative_error"
 METHOD = "fclf"
-BASELINE_PREFIX = "baseline_"
+
+# headline key -> dotted key of the fclf block
+_TOLD_TEST = {
+    "counterfactual_relative_error": "counterfactual_relative_error",
+    "flip_success_linear": "flip_success_linear",
+    "preservation_linear": "preservation_linear",
+    "success_linear": "success_linear",
+    "identity_top1_target": "identity_top1_target",
+    "noop_movement_ratio": "noop.movement_ratio",
+    "off_manifold": "off_manifold",
+    "overshoot_rate": "overshoot_rate",
+    "collapsed": "collapsed",
+    "realistic": "realistic",
+    "mean_step": "mean_step",
+}
+_BLIND_TEST = {
+    "counterfactual_relative_error": "counterfactual_relative_error",
+    "flip_success_linear": "flip_success_linear",
+    "preservation_linear": "preservation_linear",
+    "noop_movement_ratio": "noop.movement_ratio",
+}
+_TOLD_VAL = {
+    "counterfactual_relative_error": "counterfactual_relative_error",
+    "flip_success_linear": "flip_success_linear",
+    "preservation_linear": "preservation_linear",
+    "success_linear": "success_linear",
+    "identity_top1_target": "identity_top1_target",
+    "pareto_area_linear": "curve.pareto_area_linear",
+    "collapsed": "collapsed",
+    "realistic": "realistic",
+}
+
+
+def _get(block: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        block = block.get(key) if isinstance(block, dict) else None
+    return block
 
 
 def headline(transfer_metrics: dict) -> dict:
-    """The ~ten numbers that say how a run went, from a `metrics/transfer.json` dict.
+    """The numbers that say how a run went, from a `metrics/transfer.json` dict.
 
-    Returns `{"test": {...}, "val": {...}}` (one level of nesting, so `dvc exp show`
-    columns read `test.flip_success_linear`, ...):
+    Returns `{"test": {"told": {...}, "blind": {...}}, "val": {"told": {...}}}` (so
+    `dvc exp show` columns read `test.told.counterfactual_relative_error`, ...):
 
-    - test, FCLF: `flip_success_linear`, `preservation_linear`, `identity_top1`,
-      `counterfactual_relative_error` (null on real data: no ground truth),
-      `noop_movement_ratio` (= `noop.movement_ratio`), `collapsed` (bool),
-      `silhouette_by_target`, `mean_step`;
-    - test, context: `best_baseline_counterfactual_relative_error`, the lowest
-      `counterfactual_relative_error` among the `baseline_*` methods (null on real data);
-    - val, FCLF: `counterfactual_relative_error` (the selection score), `collapsed`, and
-      `flip_success_linear` / `preservation_linear` (the front `fclf sweep report` selects on).
+    - FCLF's block (the main training seed): the keys of `_TOLD_TEST`, `_BLIND_TEST`,
+      `_TOLD_VAL` (`counterfactual_relative_error` is null on real data: no truth);
+    - test, told, context: `best_baseline_counterfactual_relative_error` and
+      `best_baseline_success_linear` (the peer the selection rule picked on val),
+      `reference_counterfactual_relative_error` (the supervised reference; null without
+      the truth), `seed_min_counterfactual_relative_error` / `seed_max_...` (the spread
+      over FCLF's training seeds) and `beats_best_baseline_every_seed` (true only when
+      every seed's paired 95 % interval excludes 0 in FCLF's favour; null when it
+      cannot be said).
 
-    Every float is rounded to 4 decimals (`HEADLINE_DECIMALS`); null stays null,
-    `collapsed` is a bool. A key missing from the metrics is null.
+    Every float is rounded to 4 decimals (`HEADLINE_DECIMALS`); flags stay bools;
+    a key missing from the metrics is null.
     """
-    out: dict[str, dict[str, Any]] = {}
-    for split, keys in (("test", _TEST_KEYS), ("val", _VAL_KEYS)):
-        block = (transfer_metrics.get(split) or {}).get(METHOD) or {}
-        out[split] = {name: _pick(block, key, sub) for name, (key, sub) in keys.items()}
-    test = transfer_metrics.get("test") or {}
-    errors = [block.get("counterfactual_relative_error") for method, block in test.items()
-              if method.startswith(BASELINE_PREFIX) and isinstance(block, dict)]
-    errors = [e for e in errors if _is_number(e)]
-    out["test"][BEST_BASELINE_KEY] = _headline_value(min(errors)) if errors else None
+    out: dict[str, dict[str, Any]] = {"test": {}, "val": {}}
+    for split, mode, keys in (("test", "told", _TOLD_TEST), ("test", "blind", _BLIND_TEST),
+                              ("val", "told", _TOLD_VAL)):
+        block = _get(transfer_metrics, f"{split}.{mode}") or {}
+        fclf = block.get(METHOD) or {}
+        out[split][mode] = {name: _value(_get(fclf, key)) for name, key in keys.items()}
+    told = _get(transfer_metrics, "test.told") or {}
+    best = told.get(told.get("best_baseline") or "", {})
+    row = out["test"]["told"]
+    row["best_baseline_counterfactual_relative_error"] = _value(
+        _get(best, "counterfactual_relative_error"))
+    row["best_baseline_success_linear"] = _value(_get(best, "success_linear"))
+    row["reference_counterfactual_relative_error"] = _value(
+        _get(told.get("reference") or {}, "counterfactual_relative_error"))
+    spread = _get(told, "seeds.counterfactual_relative_error_spread") or [None, None]
+    row["seed_min_counterfactual_relative_error"] = _value(spread[0])
+    row["seed_max_counterfactual_relative_error"] = _value(spread[1])
+    verdict = _get(told, "seeds.verdict")
+    row["beats_best_baseline_every_seed"] = None if verdict is None else verdict == "win"
     return out
 
 
-def _pick(block: dict, key: str, sub: str | None) -> Any:
-    value = block.get(key)
-    if sub is not None:
-        value = value.get(sub) if isinstance(value, dict) else None
-    return _headline_value(value)
-
-
-def _headline_value(value: Any) -> Any:
+def _value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, np.bool_)):
         return None if value is None else bool(value)
     if _is_number(value):

@@ -179,6 +179,36 @@ class MLPReader:
         self.seed = int(seed)
         self.dim = d
 
+    def state(self) -> dict:
+        """What `from_state` needs: the network's parameters and the feature scaler."""
+        return {"net": {k: v.clone() for k, v in self._net.state_dict().items()},
+                "mean": torch.from_numpy(self._mean.copy()),
+                "scale": torch.from_numpy(self._scale.copy()),
+                "attribute_names": list(self.attribute_names), "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict) -> MLPReader:
+        """A frozen reader with saved parameters (no fitting)."""
+        net_state = state["net"]
+        weights = [net_state[k] for k in sorted(net_state) if k.endswith("weight")]
+        hidden, d = weights[0].shape
+        k = weights[-1].shape[0]
+        net = nn.Sequential(nn.Linear(d, hidden), nn.SiLU(), _Dropout(0.0, None),
+                            nn.Linear(hidden, hidden), nn.SiLU(), _Dropout(0.0, None),
+                            nn.Linear(hidden, k))
+        net.load_state_dict(net_state)
+        net.eval()
+        net.requires_grad_(False)
+        reader = cls.__new__(cls)
+        mean = np.asarray(state["mean"], np.float32).copy()
+        scale = np.asarray(state["scale"], np.float32).copy()
+        mean.setflags(write=False)
+        scale.setflags(write=False)
+        reader._net, reader._mean, reader._scale = net, mean, scale
+        reader.attribute_names = tuple(state["attribute_names"])
+        reader.seed, reader.dim = int(state["seed"]), d
+        return reader
+
     @property
     def mean(self) -> np.ndarray:
         """(d,) feature means of the fit split; read-only."""
@@ -266,6 +296,22 @@ class Judge:
             batch_size=mlp_batch_size, lr=mlp_lr, weight_decay=mlp_weight_decay,
             dropout=mlp_dropout,
         )
+        return cls(linear, mlp)
+
+    def state(self) -> dict:
+        """Both readers' parameters (tensors, numbers and strings: a weights-only torch file)."""
+        linear = self.linear
+        return {"linear": {"weights": torch.from_numpy(np.array(linear.weights)),
+                           "bias": torch.from_numpy(np.array(linear.bias)), "c": linear.c},
+                "mlp": self.mlp.state()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Judge:
+        """The judge a `state()` describes, frozen, without refitting."""
+        mlp = MLPReader.from_state(state["mlp"])
+        linear = AttributeProbes.from_parameters(
+            np.asarray(state["linear"]["weights"]), np.asarray(state["linear"]["bias"]),
+            mlp.attribute_names, c=state["linear"]["c"], class_weight="balanced")
         return cls(linear, mlp)
 
     @property

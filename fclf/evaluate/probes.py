@@ -74,6 +74,45 @@ class AttributeProbes:
         self.class_weight = class_weight
 
     @classmethod
+    def from_parameters(
+        cls, weights: np.ndarray, bias: np.ndarray, attribute_names, c: float = 1.0,
+        class_weight: str | None = None,
+    ) -> AttributeProbes:
+        """Probes with given raw-space parameters (k, d) and (k,), e.g. read back from a file."""
+        weights = np.array(weights, np.float64)
+        bias = np.array(bias, np.float64)
+        names = tuple(attribute_names)
+        if weights.ndim != 2 or weights.shape[0] != len(names) or bias.shape != (len(names),):
+            raise ValueError(f"probe parameters {weights.shape}, {bias.shape} do not fit "
+                             f"{len(names)} attributes")
+        weights.setflags(write=False)
+        bias.setflags(write=False)
+        probes = cls.__new__(cls)
+        probes._weights, probes._bias = weights, bias
+        probes.attribute_names, probes.c, probes.class_weight = names, float(c), class_weight
+        return probes
+
+    @classmethod
+    def fit_fast(cls, embeddings: np.ndarray, attributes: np.ndarray, attribute_names,
+                 c: float = 1.0) -> AttributeProbes:
+        """Unweighted probes fitted jointly by `fclf.logistic` (L-BFGS, 200 iterations: ~1 s on
+        20,000 x 512 where this class's fully converged fit takes ~10-20 s; readings differ on
+        < 0.1 % of points). For the peers' probes, which are fitted for several C."""
+        import torch
+
+        from fclf.logistic import fit_logistic
+
+        y = np.asarray(attributes)
+        names = tuple(attribute_names)
+        for j, name in enumerate(names):
+            if len(np.unique(y[:, j])) < 2:
+                raise DataError(f"attribute {name!r} has only the value {int(y[0, j])} in the "
+                                "probe training split; a probe needs both classes")
+        weight, bias = fit_logistic(torch.as_tensor(np.asarray(embeddings, np.float32)),
+                                    torch.as_tensor(y.astype(np.float32)), c=c)
+        return cls.from_parameters(weight.double().numpy(), bias.double().numpy(), names, c=c)
+
+    @classmethod
     def from_split(
         cls, split, c: float = 1.0, class_weight: str | None = None
     ) -> AttributeProbes:

@@ -1,70 +1,64 @@
-"""The attribute-transfer protocol: FCLF, two straight-line baselines and the oracle.
+"""The attribute-transfer protocol: FCLF, its peers, the supervised reference and the oracle.
 
 Who sees what (the yardstick must not be gameable):
 
-- the *judge* (balanced linear + small MLP) is fitted on the judge split only;
-  no method, baseline or calibration sees it;
-- the *baselines* read sources and build directions from their own probes and
-  class means fitted on train, and their strength is calibrated on val to move
-  points as far as FCLF does there;
+- the *judge* (balanced linear + small MLP) and the *typicality* Gaussian
+  (`off_manifold`) are fitted on the judge split only; no editor, peer or
+  selection sees it;
+- the *peers* (`fclf.evaluate.peers`) are trained on train, their
+  hyper-parameters chosen on val by the selection rule
+  (`fclf.evaluate.selection`), like FCLF's; `best_baseline` is the peer that
+  rule picks on val, reported on test;
+- the *reference* learned from exact counterfactual pairs (synthetic data
+  only): reported, never a baseline, never in the gate;
 - the *oracle* is the synthetic world's exact counterfactual (absent on real data).
 
-Each evaluated split (val: what sweeps select on; test: what is reported) gets,
-per method: judge scores, identity, ground-truth distances, movement, collapse
-measures and verdict, the no-op check, trade-off curves with their summaries,
-and 95 % bootstrap intervals over the split's identities (paired, so
-differences between methods get intervals too). Nothing here reads files.
+Each evaluated split (val: what selection uses; test: what is reported) has
+one request per row (`fclf.evaluate.request`) and is scored in both modes:
+`told` (every editor is given the source's labels: the headline and the gate)
+and `blind` (every editor reads the source itself). Per editor and mode: judge
+scores, realism, ground-truth distances, identity, movement and the no-op; in
+told mode also the neighbour-based collapse measures and trade-off curves;
+95 % bootstrap intervals over the split's identities, paired so that
+differences between editors get intervals too. FCLF's extra training seeds
+(`replicates`) get light blocks and their own paired comparison with the best
+baseline, so a win that another seed reverses is not called a win. Nothing
+here reads files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from fclf.data.embeddings_io import EmbeddingSplit
-from fclf.evaluate.baselines import (
-    DirectionWalk,
-    calibrate_strength,
-    conditional_directions,
-    mean_directions,
-    walk_movement,
-)
-from fclf.evaluate.context import SplitContext, seeded_rows
+from fclf.evaluate.context import SplitContext, Truth, seeded_rows
+from fclf.evaluate.editors import EditBatch, FixedEdits, OracleEditor, curve_fractions
 from fclf.evaluate.judge import Judge
-from fclf.evaluate.methods import (
-    EditFn,
-    FixedEdits,
-    FlowMethod,
-    OracleMethod,
-    WalkMethod,
-    curve_fractions,
-    noop_points,
-    run_edit,
-)
 from fclf.evaluate.metrics import (
     cluster_bootstrap,
     identity_top1,
-    movement,
     nearest_neighbours,
     nearest_other,
     percentile_interval,
 )
-from fclf.evaluate.probes import AttributeProbes
-from fclf.evaluate.scoring import noop_scores, score_method
-from fclf.evaluate.targets import sample_targets, subsample_indices
+from fclf.evaluate.metrics.realism import AttributeRange, Typicality
+from fclf.evaluate.request import MODES, apply_request, sample_requests, subsample_indices
+from fclf.evaluate.scoring import noop_scores, score_method, target_identity_scores
+from fclf.evaluate.selection import SelectionRule, select
 from fclf.evaluate.tradeoff import curve_rows, reference_movements, summarise
 
-METHODS = ("oracle", "fclf", "baseline_mean_direction", "baseline_conditional_direction")
-BASELINES = ("baseline_mean_direction", "baseline_conditional_direction")
 INTERVAL_METRICS = (
     "flip_success_linear", "preservation_linear", "flip_success_mlp", "preservation_mlp",
-    "identity_top1", "identity_cosine", "counterfactual_cosine",
-    "counterfactual_relative_error", "displacement_cosine", "movement",
+    "success_linear", "identity_top1_target", "identity_top1_source", "identity_cosine",
+    "counterfactual_cosine", "counterfactual_relative_error", "displacement_cosine",
+    "movement", "off_manifold", "overshoot_rate",
 )
-Truth = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (split rows, targets) -> (N, d)
+ROLES = ("oracle", "fclf", "peer", "reference", "replicate", "edits")
 _COLLAPSE_STREAM, _CURVE_STREAM = 3, 4
 
 
@@ -77,7 +71,6 @@ class ProtocolSettings:
     num_steps: int = 10
     step_size: float = 0.1
     seed: int = 0
-    probe_c: float = 1.0
     judge_c: float = 0.01
     collapse_min_distinct: float = 0.5
     collapse_min_neighbourhood: float = 0.2
@@ -85,6 +78,9 @@ class ProtocolSettings:
     collapse_min_density: float = 0.2
     collapse_max_density: float = 2.0
     collapse_max_silhouette: float = 0.9
+    max_off_manifold: float = 1.5
+    max_overshoot_rate: float = 0.05
+    overshoot_quantile: float = 0.99
     neighbourhood_k: int = 10
     coverage_k: int = 5
     collapse_samples: int | None = 2500
@@ -103,32 +99,73 @@ class ProtocolSettings:
             "max_silhouette": self.collapse_max_silhouette,
         }
 
+    @property
+    def realism_limits(self) -> dict:
+        return {"max_off_manifold": self.max_off_manifold,
+                "max_overshoot_rate": self.max_overshoot_rate}
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What scores edits and was fitted on nothing any editor sees: the judge and the
+    typicality Gaussian (judge split), and the train mean that centres cosines."""
+
+    judge: Judge
+    typicality: Typicality
+    center: np.ndarray
+
+    @classmethod
+    def fit(cls, judge_split: EmbeddingSplit, train: EmbeddingSplit,
+            settings: ProtocolSettings, judge: Judge | None = None) -> Yardstick:
+        return cls(judge or fit_judge(judge_split, settings),
+                   Typicality.fit(judge_split.embeddings),
+                   train.embeddings.astype(np.float64).mean(axis=0))
+
+
+@dataclass
+class Entry:
+    """One row of the table: an editor per mode (None: not scored in that mode)."""
+
+    name: str
+    role: str
+    editors: dict[str, Any]
+    full: bool = True  # told mode: neighbour-based measures and curves too
+    meta: dict = field(default_factory=dict)  # copied into its blocks (e.g. the seed)
+
+    @classmethod
+    def both(cls, name: str, role: str, editor: Any, full: bool = True,
+             meta: dict | None = None) -> Entry:
+        return cls(name, role, dict.fromkeys(MODES, editor), full, dict(meta or {}))
+
 
 @dataclass
 class SplitResult:
-    metrics: dict
+    metrics: dict  # {"told": {...}, "blind": {...}}
     curves: list[dict]
     artifacts: dict[str, np.ndarray] = field(repr=False)
-    protocol: dict[str, np.ndarray] = field(repr=False)
+    protocol: dict[str, dict[str, np.ndarray]] = field(repr=False)  # mode -> arrays
 
 
 @dataclass
 class EvaluationResult:
-    metrics: dict  # JSON-ready: {"judge": ..., "calibration": ..., "val": ..., "test": ...}
+    metrics: dict  # JSON-ready: {"judge": ..., "val": {told, blind}, "test": {told, blind}}
     splits: dict[str, SplitResult] = field(repr=False)
 
 
-def protocol_arrays(
-    split: str, index: np.ndarray, source_attributes: np.ndarray, targets: np.ndarray, names
-) -> dict:
-    """What `fclf score` needs to put another editor on the same yardstick."""
-    return {
+def protocol_arrays(split: str, mode: str, index: np.ndarray, request: np.ndarray,
+                    source_attributes: np.ndarray, names) -> dict:
+    """What `fclf score` gives another editor in `mode`: the rows and the requested change;
+    in told mode also the source labels (blind editors must read the source themselves)."""
+    arrays = {
         "split": np.array(split),
+        "mode": np.array(mode),
         "source_rows": np.asarray(index, np.int64),
-        "source_attributes": np.asarray(source_attributes, np.int8),
-        "targets": np.asarray(targets, np.int8),
+        "request": np.asarray(request, np.int8),
         "attribute_names": np.array(names, dtype=str),
     }
+    if mode == "told":
+        arrays["source_attributes"] = np.asarray(source_attributes, np.int8)
+    return arrays
 
 
 def fit_judge(judge_split: EmbeddingSplit, settings: ProtocolSettings) -> Judge:
@@ -149,24 +186,31 @@ def fit_judge(judge_split: EmbeddingSplit, settings: ProtocolSettings) -> Judge:
 
 
 def build_context(
-    split_name: str, split: EmbeddingSplit, judge: Judge, center: np.ndarray,
-    index: np.ndarray, targets: np.ndarray, truth: Truth | None, settings: ProtocolSettings,
+    split_name: str, split: EmbeddingSplit, yardstick: Yardstick, index: np.ndarray,
+    request: np.ndarray, truth: Truth | None, settings: ProtocolSettings,
 ) -> SplitContext:
     sources = np.ascontiguousarray(split.embeddings[index], np.float32)
     n = len(index)
     ctx = SplitContext(
-        split=split_name, names=tuple(split.attribute_names), judge=judge, center=center,
-        index=index, sources=sources, source_attributes=split.attributes[index].astype(np.int8),
-        targets=np.asarray(targets, np.int8), gallery=split.embeddings,
+        split=split_name, names=tuple(split.attribute_names), judge=yardstick.judge,
+        typicality=yardstick.typicality, center=yardstick.center, index=index,
+        sources=sources, source_attributes=split.attributes[index].astype(np.int8),
+        request=np.asarray(request, np.int8), gallery=split.embeddings,
         gallery_attributes=split.attributes,
         gallery_identities=split.identities if split.has_identities else None,
-        counterfactuals=None if truth is None else np.asarray(truth(index, targets), np.float32),
+        truth=truth,
         collapse_rows=seeded_rows(n, settings.collapse_samples, settings.seed, _COLLAPSE_STREAM),
         curve_rows=seeded_rows(n, settings.curve_samples, settings.seed, _CURVE_STREAM),
-        thresholds=settings.thresholds, neighbourhood_k=settings.neighbourhood_k,
-        coverage_k=settings.coverage_k, seed=settings.seed, block_size=settings.block_size,
+        thresholds=settings.thresholds, realism_limits=settings.realism_limits,
+        overshoot_quantile=settings.overshoot_quantile,
+        neighbourhood_k=settings.neighbourhood_k, coverage_k=settings.coverage_k,
+        seed=settings.seed, block_size=settings.block_size,
     )
-    ctx.before = judge.read(sources)
+    ctx.before = yardstick.judge.read(sources)
+    ctx.attribute_range = AttributeRange.of(yardstick.judge.linear.logits(split.embeddings),
+                                            split.attributes)
+    if truth is not None:
+        ctx.counterfactuals = np.asarray(truth(index, ctx.targets), np.float32)
     if ctx.gallery_identities is not None:
         if n == len(split):  # sources are the whole gallery: symmetric, half the cost
             own_ex = nearest_other(split.embeddings, settings.block_size)
@@ -177,16 +221,17 @@ def build_context(
 
 
 def intervals(
-    ctx: SplitContext, per_point: dict[str, dict], resamples: int, seed: int
+    ctx: SplitContext, per_point: dict[str, dict], resamples: int, seed: int,
+    pairs: list[tuple[str, str]],
 ) -> tuple[dict, dict]:
-    """95 % intervals per method and for FCLF minus each other method (paired resamples)."""
+    """95 % intervals per editor, and paired ones for each (a, b) in `pairs` (a minus b)."""
     columns, nums, dens = [], [], []
-    for method, pairs in per_point.items():
+    for method, values in per_point.items():
         for metric in INTERVAL_METRICS:
-            if metric in pairs:
+            if metric in values:
                 columns.append((method, metric))
-                nums.append(pairs[metric][0])
-                dens.append(pairs[metric][1])
+                nums.append(values[metric][0])
+                dens.append(values[metric][1])
     if not columns:
         return {}, {}
     num = np.stack(nums, axis=1).astype(np.float64)
@@ -196,143 +241,243 @@ def intervals(
     per_method: dict = {m: {} for m in per_point}
     position = {col: i for i, col in enumerate(columns)}
     for (method, metric), lo, hi in zip(columns, low, high, strict=True):
-        per_method[method][metric] = [float(lo), float(hi)]
-    point = num.sum(0) / np.where(den.sum(0) > 0, den.sum(0), np.nan)
+        if np.isfinite(lo) and np.isfinite(hi):
+            per_method[method][metric] = [float(lo), float(hi)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point = num.sum(0) / np.where(den.sum(0) > 0, den.sum(0), np.nan)
     comparisons: dict = {}
-    for other in per_point:
-        if other == "fclf" or "fclf" not in per_point:
-            continue
+    for a_name, b_name in pairs:
         block = {}
         for metric in INTERVAL_METRICS:
-            a, b = position.get(("fclf", metric)), position.get((other, metric))
-            if a is None or b is None:
+            a, b = position.get((a_name, metric)), position.get((b_name, metric))
+            if a is None or b is None or not np.isfinite(point[a] - point[b]):
                 continue
-            diff = samples[:, a] - samples[:, b]
-            lo, hi = percentile_interval(diff[:, None])
+            lo, hi = percentile_interval((samples[:, a] - samples[:, b])[:, None])
             block[metric] = {"difference": float(point[a] - point[b]),
                              "low": float(lo[0]), "high": float(hi[0])}
-        comparisons[f"fclf_minus_{other}"] = block
+        comparisons[f"{a_name}_minus_{b_name}"] = block
     return per_method, comparisons
 
 
-def evaluate_split(
-    ctx: SplitContext, methods: dict, settings: ProtocolSettings
-) -> SplitResult:
-    """Score every method on one split's context."""
-    fractions = curve_fractions(settings.num_steps)
-    blocks, per_point, curves = {}, {}, []
-    artifacts: dict[str, np.ndarray] = {}
-    for name, method in methods.items():
-        edited, steps = method.end(ctx.sources, ctx.targets)
-        block, pairs, arrays = score_method(ctx, edited, steps)
-        noop_end = noop_points(method, ctx.sources, ctx.source_attributes)
+def _noop(editor: Any, batch: EditBatch) -> np.ndarray | None:
+    if isinstance(editor, FixedEdits):
+        return editor.noop
+    return editor.end(batch.noop())[0]
+
+
+def _score_mode(ctx: SplitContext, entries: list[Entry], mode: str, fractions: list[float],
+                curves: list[dict], artifacts: dict) -> tuple[dict, dict]:
+    blocks, per_point, edits = {}, {}, {}
+    for entry in entries:
+        editor = entry.editors.get(mode)
+        if editor is None:
+            continue
+        mode_free = entry.role == "oracle"  # it knows the labels: the same in both modes
+        source = ctx.source_attributes if mode == "told" or mode_free else editor.read(
+            ctx.sources)
+        batch = EditBatch(ctx.sources, ctx.index, np.asarray(source, np.int8),
+                          apply_request(ctx.request, source))
+        edited, steps = editor.end(batch)
+        full = entry.full and mode == "told"
+        block, points, arrays = score_method(ctx, edited, steps, full)
+        noop_end = _noop(editor, batch)
         block["noop"] = (noop_scores(ctx, noop_end, block["movement"])
                          if noop_end is not None else None)
-        rows = ctx.curve_rows
-        frames = method.frames(ctx.sources[rows], ctx.targets[rows], fractions, rows=rows)
-        method_curve = curve_rows(ctx, name, fractions, frames)
-        curves.extend(method_curve)
-        blocks[name], per_point[name] = block, pairs
-        for key, value in arrays.items():
-            artifacts[f"{key}_{name}"] = value
-    references = reference_movements(curves)
-    for name in blocks:
-        blocks[name]["curve"] = summarise([r for r in curves if r["method"] == name], references)
-    per_method, comparisons = intervals(ctx, per_point, settings.bootstrap_resamples,
-                                        settings.seed)
-    for name, block in blocks.items():
-        block["intervals"] = per_method.get(name, {})
-    metrics = {"num_samples": len(ctx.index), "transfer_mode": settings.transfer_mode,
-               "identity_top1_unedited": ctx.top1_unedited, **blocks,
-               "comparisons": comparisons}
+        block = {"role": entry.role, **entry.meta, **block}
+        if full:
+            rows = ctx.curve_rows
+            frames = editor.frames(batch.subset(rows), fractions)
+            curves.extend(curve_rows(ctx, entry.name, fractions, frames))
+            for key, value in arrays.items():
+                artifacts[f"{key}_{entry.name}"] = value
+        blocks[entry.name], per_point[entry.name], edits[entry.name] = block, points, edited
+    for name, (block, points) in target_identity_scores(ctx, edits).items():
+        blocks[name].update(block)
+        per_point[name].update(points)
+    return blocks, per_point
+
+
+def _pairs(blocks: Mapping[str, dict], best_baseline: str | None) -> list[tuple[str, str]]:
+    """fclf minus every other editor; every extra seed minus the best baseline."""
+    pairs = [("fclf", other) for other in blocks if other != "fclf" and "fclf" in blocks]
+    if best_baseline in blocks:
+        pairs += [(name, best_baseline) for name, b in blocks.items()
+                  if b["role"] == "replicate"]
+    if "edits" in blocks:
+        pairs += [("edits", other) for other in blocks if other != "edits"]
+    return pairs
+
+
+def seed_summary(blocks: Mapping[str, dict], comparisons: Mapping[str, dict],
+                 best_baseline: str | None) -> dict | None:
+    """FCLF's training seeds side by side: the headline numbers per seed, their spread, and
+    each seed's paired difference with the best baseline; `verdict` is "win" only when
+    every seed's interval of the counterfactual error (with the truth; else success)
+    lies on FCLF's side of 0, "loss" when every one lies on the other side."""
+    names = ["fclf", *(n for n, b in blocks.items() if b["role"] == "replicate")]
+    if "fclf" not in blocks:
+        return None
+    out: dict = {"editors": names, "seeds": [blocks[n].get("seed") for n in names]}
+    for key in ("counterfactual_relative_error", "flip_success_linear", "preservation_linear",
+                "success_linear", "off_manifold"):
+        values = [blocks[n].get(key) for n in names]
+        out[key] = values
+        finite = [v for v in values if v is not None]
+        out[f"{key}_spread"] = [min(finite), max(finite)] if finite else None
+    if best_baseline is None or best_baseline not in blocks:
+        out["verdict"] = None
+        return out
+    truth = blocks["fclf"].get("counterfactual_relative_error") is not None
+    metric, better = (("counterfactual_relative_error", -1) if truth
+                      else ("success_linear", 1))
+    diffs = [comparisons.get(f"{n}_minus_{best_baseline}", {}).get(metric) for n in names]
+    out["versus_best_baseline"] = {"baseline": best_baseline, "metric": metric,
+                                   "differences": diffs}
+    if any(d is None for d in diffs):
+        out["verdict"] = None
+    elif all((d["high"] < 0) if better < 0 else (d["low"] > 0) for d in diffs):
+        out["verdict"] = "win"
+    elif all((d["low"] > 0) if better < 0 else (d["high"] < 0) for d in diffs):
+        out["verdict"] = "loss"
+    else:
+        out["verdict"] = "undecided"
+    return out
+
+
+def score_split(
+    ctx: SplitContext, entries: list[Entry], settings: ProtocolSettings,
+    best_baseline: str | Callable[[dict], str | None] | None = None,
+) -> SplitResult:
+    """Score every entry on one split's context, in both modes. `best_baseline` names the
+    peer the comparisons and seed verdicts are made against, or picks it from the told
+    blocks (with their curve summaries) once they are scored."""
+    fractions = curve_fractions(settings.num_steps)
+    curves: list[dict] = []
+    artifacts: dict[str, np.ndarray] = {}
+    metrics: dict = {}
+    per_point_by_mode: dict = {}
+    for mode in MODES:
+        blocks, per_point = _score_mode(ctx, entries, mode, fractions, curves, artifacts)
+        for entry in entries:  # the mode-free oracle: the told block stands for both
+            if entry.role == "oracle" and mode == "blind" and entry.name in metrics["told"]:
+                blocks = {entry.name: metrics["told"][entry.name], **blocks}
+                per_point = {entry.name: per_point_by_mode["told"][entry.name], **per_point}
+        if mode == "told":
+            references = reference_movements(curves)
+            for name, block in blocks.items():
+                rows = [r for r in curves if r["method"] == name]
+                block["curve"] = summarise(rows, references) if rows else None
+        metrics[mode] = blocks
+        per_point_by_mode[mode] = per_point
+    if callable(best_baseline):
+        best_baseline = best_baseline(metrics["told"])
+    for mode in MODES:
+        blocks = metrics[mode]
+        per_method, comparisons = intervals(ctx, per_point_by_mode[mode],
+                                            settings.bootstrap_resamples, settings.seed,
+                                            _pairs(blocks, best_baseline))
+        for name, block in blocks.items():
+            block["intervals"] = per_method.get(name, {})
+        metrics[mode] = {
+            "num_samples": len(ctx.index), "transfer_mode": settings.transfer_mode,
+            "identity_top1_source_unedited": ctx.top1_unedited,
+            "best_baseline": best_baseline, **blocks, "comparisons": comparisons,
+            "seeds": seed_summary(blocks, comparisons, best_baseline),
+        }
     artifacts.update({
         "source_indices": ctx.index, "source_embeddings": ctx.sources,
         "source_attributes": ctx.source_attributes, "targets": ctx.targets,
-        "flipped": ctx.flipped, "judge_before": ctx.before["linear"],
-        "attribute_names": np.array(ctx.names, dtype=str),
-        "source_identities": ctx.clusters,
+        "request": ctx.request, "flipped": ctx.flipped, "judge_before": ctx.before["linear"],
+        "attribute_names": np.array(ctx.names, dtype=str), "source_identities": ctx.clusters,
     })
-    protocol = protocol_arrays(ctx.split, ctx.index, ctx.source_attributes, ctx.targets,
-                              ctx.names)
+    protocol = {mode: protocol_arrays(ctx.split, mode, ctx.index, ctx.request,
+                                      ctx.source_attributes, ctx.names) for mode in MODES}
     return SplitResult(metrics, curves, artifacts, protocol)
 
 
-def calibrated_baselines(
-    make_fclf_edit: Callable[[int], EditFn], train: EmbeddingSplit, val: EmbeddingSplit,
-    settings: ProtocolSettings,
-) -> tuple[dict, dict[str, DirectionWalk]]:
-    """Both baselines from their own train probes, strengths matching FCLF's movement on val."""
-    own = AttributeProbes.from_split(train, c=settings.probe_c)
-    index = subsample_indices(len(val), settings.num_samples, settings.seed)
-    z = np.ascontiguousarray(val.embeddings[index], np.float32)
-    targets = sample_targets(val.attributes[index], settings.transfer_mode, settings.seed)
-    fclf_end = run_edit(make_fclf_edit(settings.num_steps), z, targets, settings.num_steps)[-1]
-    goal = movement(z, fclf_end)
-    steps = settings.num_steps
-    walks = {
-        "baseline_mean_direction": DirectionWalk(
-            mean_directions(train.embeddings, train.attributes), own.predict, 0.0, steps),
-        "baseline_conditional_direction": DirectionWalk(
-            conditional_directions(own.weights), own.predict, 0.0, steps),
-    }
-    report: dict = {"split": "val", "num_samples": len(index), "target_movement": goal}
-    for method, walk in walks.items():
-        found = calibrate_strength(walk_movement(walk, z, targets), goal)
-        walk.strength = found.strength
-        report[method] = {"strength": found.strength, "movement": found.movement,
-                          "reached": found.reached}
-    return report, walks
+def split_request(split: EmbeddingSplit, settings: ProtocolSettings) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
+    """(rows, requests) of an evaluated split: the protocol's seeded draw."""
+    index = subsample_indices(len(split), settings.num_samples, settings.seed)
+    return index, sample_requests(split.attributes[index], settings.transfer_mode, settings.seed)
+
+
+def best_peer(told_blocks: Mapping[str, dict], rule: SelectionRule) -> str | None:
+    """The peer the selection rule picks among the given val told-mode blocks."""
+    peers = {n: b for n, b in told_blocks.items() if isinstance(b, dict)
+             and b.get("role") == "peer"}
+    return select(peers, rule).name if peers else None
 
 
 def evaluate_transfer(
-    make_fclf_edit: Callable[[int], EditFn],
+    entries: Callable[[str], list[Entry]],
     train: EmbeddingSplit,
-    judge_split: EmbeddingSplit,
+    yardstick: Yardstick,
     evaluated: dict[str, EmbeddingSplit],
     *,
     truths: dict[str, Truth] | None = None,
     settings: ProtocolSettings | None = None,
+    rule: SelectionRule | None = None,
 ) -> EvaluationResult:
-    """Evaluate FCLF (`make_fclf_edit(n)` integrates n steps), both baselines and, where
-    `truths` has the split, the oracle, on every split of `evaluated` (must include val,
-    which also calibrates the baselines)."""
+    """Score `entries(split)` (the editors; the oracle is added where `truths` has the split)
+    on every split of `evaluated` (val first: it picks `best_baseline`, which test reports)."""
     settings = settings or ProtocolSettings()
+    rule = rule or SelectionRule()
     names = tuple(train.attribute_names)
-    for split in (judge_split, *evaluated.values()):
+    for split in evaluated.values():
         if tuple(split.attribute_names) != names:
             raise ValueError("every split must share the train split's attribute names")
-    judge = fit_judge(judge_split, settings)
-    center = train.embeddings.astype(np.float64).mean(axis=0)
-    calibration, walks = calibrated_baselines(make_fclf_edit, train, evaluated["val"], settings)
     truths = truths or {}
-    results = {}
-    for split_name, split in evaluated.items():
-        index = subsample_indices(len(split), settings.num_samples, settings.seed)
-        targets = sample_targets(split.attributes[index], settings.transfer_mode, settings.seed)
+    order = sorted(evaluated, key=lambda s: s != "val")
+    results: dict[str, SplitResult] = {}
+    best: str | None = None
+    for split_name in order:
+        split = evaluated[split_name]
+        index, request = split_request(split, settings)
         truth = truths.get(split_name)
-        ctx = build_context(split_name, split, judge, center, index, targets, truth, settings)
-        methods: dict = {}
+        ctx = build_context(split_name, split, yardstick, index, request, truth, settings)
+        roster = list(entries(split_name))
         if truth is not None:
-            methods["oracle"] = OracleMethod(truth, index, settings.num_steps)
-        methods["fclf"] = FlowMethod(make_fclf_edit, settings.num_steps)
-        for name in BASELINES:
-            methods[name] = WalkMethod(walks[name])
-        results[split_name] = evaluate_split(ctx, methods, settings)
+            roster.insert(0, Entry.both("oracle", "oracle",
+                                        OracleEditor(truth, settings.num_steps)))
+        if split_name == "val":
+            results[split_name] = score_split(ctx, roster, settings,
+                                              lambda told: best_peer(told, rule))
+            best = results[split_name].metrics["told"]["best_baseline"]
+        else:
+            results[split_name] = score_split(ctx, roster, settings, best)
     report_split = evaluated.get("test", next(iter(evaluated.values())))
     metrics = {
-        "judge": {"fitted_on": "judge split", "rows": len(judge_split),
+        "judge": {"fitted_on": "judge split",
                   "scored_on": "test" if "test" in evaluated else next(iter(evaluated)),
-                  **judge.report(report_split.embeddings, report_split.attributes)},
-        "calibration": calibration,
-        **{name: result.metrics for name, result in results.items()},
+                  **yardstick.judge.report(report_split.embeddings, report_split.attributes)},
+        **{name: results[name].metrics for name in evaluated},
     }
     return EvaluationResult(metrics, results)
 
 
-def read_edits_file(arrays: dict[str, np.ndarray], protocol: dict[str, np.ndarray],
-                    dim: int, source: str) -> FixedEdits:
-    """Check an `fclf score` edits file against its protocol; ValueError says what is wrong."""
-    n = len(protocol["source_rows"])
+def score_external(
+    editors: dict[str, FixedEdits], train: EmbeddingSplit, yardstick: Yardstick,
+    split_name: str, split: EmbeddingSplit, index: np.ndarray, request: np.ndarray,
+    truth: Truth | None, settings: ProtocolSettings | None = None,
+) -> SplitResult:
+    """Score edits made elsewhere (editor name "edits"; `editors` maps a mode to its
+    edits) on exactly the evaluate stage's rows and requests: same judge, truth and
+    measures, with the oracle beside them."""
+    settings = settings or ProtocolSettings()
+    ctx = build_context(split_name, split, yardstick, np.asarray(index, np.int64), request,
+                        truth, settings)
+    roster = [Entry("edits", "edits", dict(editors))]
+    if truth is not None:
+        roster.insert(0, Entry.both("oracle", "oracle", OracleEditor(truth, settings.num_steps)))
+    return score_split(ctx, roster, settings)
+
+
+def read_edits_file(arrays: dict[str, np.ndarray], rows: np.ndarray, dim: int,
+                    source: str) -> FixedEdits:
+    """Check an `fclf score` edits file against its protocol's rows; ValueError says what is
+    wrong."""
+    n = len(rows)
     if "edited" not in arrays:
         raise ValueError(f"{source}: no 'edited' array (expected (N, d) = ({n}, {dim}) float32)")
     edited = np.asarray(arrays["edited"], np.float32)
@@ -354,27 +499,6 @@ def read_edits_file(arrays: dict[str, np.ndarray], protocol: dict[str, np.ndarra
         noop = np.asarray(noop, np.float32)
         if noop.shape != (n, dim):
             raise ValueError(f"{source}: 'noop' has shape {noop.shape}, expected ({n}, {dim})")
-    return FixedEdits(edited, traj, noop)
-
-
-def score_edits(
-    edits: FixedEdits, train: EmbeddingSplit, judge_split: EmbeddingSplit,
-    split_name: str, split: EmbeddingSplit, protocol: dict[str, np.ndarray],
-    truth: Truth | None, settings: ProtocolSettings | None = None, judge: Judge | None = None,
-) -> SplitResult:
-    """Score edits made elsewhere (method name "edits") on exactly the evaluate stage's
-    protocol: same judge, sources, targets and measures, with the oracle beside them."""
-    settings = settings or ProtocolSettings()
-    names = tuple(train.attribute_names)
-    if tuple(str(n) for n in protocol["attribute_names"]) != names:
-        raise ValueError("the protocol's attributes differ from the data's")
-    judge = judge or fit_judge(judge_split, settings)
-    center = train.embeddings.astype(np.float64).mean(axis=0)
-    index = np.asarray(protocol["source_rows"], np.int64)
-    ctx = build_context(split_name, split, judge, center, index, protocol["targets"], truth,
-                        settings)
-    methods: dict = {}
-    if truth is not None:
-        methods["oracle"] = OracleMethod(truth, index, settings.num_steps)
-    methods["edits"] = edits
-    return evaluate_split(ctx, methods, settings)
+        if not np.isfinite(noop).all():
+            raise ValueError(f"{source}: 'noop' has non-finite values")
+    return FixedEdits(np.asarray(rows, np.int64), edited, traj, noop)

@@ -1,10 +1,11 @@
 """Trade-off curves: metrics as functions of edit strength (the Latent Transformer protocol).
 
 One point per relative strength s (0..2; 1 = the method's operating point) on
-the context's curve subsample: judge flip success / preservation, identity
-top-1 against the whole gallery, movement and, with ground truth, the centred
-counterfactual cosine and displacement cosine. Past s = 1 an editor
-overshoots, which the counterfactual cosine shows as a drop.
+the context's curve subsample (told mode): judge flip success / preservation,
+movement, the share of requested attributes pushed past nearly every real face
+(`overshoot_rate`) and, with ground truth, the centred counterfactual cosine
+and displacement cosine. Past s = 1 an editor overshoots, which the
+counterfactual cosine and the overshoot rate show and the judge does not.
 
 Summaries: the area under the flip-vs-preservation Pareto envelope per judge
 kind, and every curve read at common movements, i.e. the comparison "at equal
@@ -14,31 +15,28 @@ operating point. A curve that never reaches a movement reads None there.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from fclf.evaluate.context import SplitContext
 from fclf.evaluate.metrics import pareto_area, value_at
-from fclf.evaluate.scoring import attribute_scores, identity_scores, truth_scores
+from fclf.evaluate.scoring import attribute_scores, realism_scores, truth_scores
 
 CURVE_METRICS = ("movement", "flip_success_linear", "preservation_linear", "flip_success_mlp",
-                 "preservation_mlp", "identity_top1", "counterfactual_cosine",
+                 "preservation_mlp", "overshoot_rate", "counterfactual_cosine",
                  "displacement_cosine")
 
 
 def _subcontext(ctx: SplitContext) -> SplitContext:
     """The context restricted to the curve rows (same judge, gallery and thresholds)."""
     rows = ctx.curve_rows
-    return SplitContext(
-        split=ctx.split, names=ctx.names, judge=ctx.judge, center=ctx.center,
-        index=ctx.index[rows], sources=ctx.sources[rows],
-        source_attributes=ctx.source_attributes[rows], targets=ctx.targets[rows],
-        gallery=ctx.gallery, gallery_attributes=ctx.gallery_attributes,
-        gallery_identities=ctx.gallery_identities,
+    return dataclasses.replace(
+        ctx, index=ctx.index[rows], sources=ctx.sources[rows],
+        source_attributes=ctx.source_attributes[rows], request=ctx.request[rows],
         counterfactuals=None if ctx.counterfactuals is None else ctx.counterfactuals[rows],
         collapse_rows=np.arange(len(rows)), curve_rows=np.arange(len(rows)),
-        thresholds=ctx.thresholds, seed=ctx.seed, block_size=ctx.block_size,
         before={kind: reading[rows] for kind, reading in ctx.before.items()},
     )
 
@@ -53,12 +51,12 @@ def curve_rows(
         points = np.ascontiguousarray(points, np.float32)
         attrs, _ = attribute_scores(sub, points)
         truth, _ = truth_scores(sub, points)
-        ident, _, _ = identity_scores(sub, points)
+        realism, _ = realism_scores(sub, points)
         moved = np.linalg.norm(points.astype(np.float64) - sub.sources, axis=1).mean()
         row = {"split": ctx.split, "method": method, "strength": round(float(fraction), 4),
                "movement": float(moved)}
         for key in CURVE_METRICS[1:]:
-            row[key] = attrs.get(key, truth.get(key, ident.get(key)))
+            row[key] = attrs.get(key, truth.get(key, realism.get(key)))
         rows.append(row)
     return rows
 

@@ -94,3 +94,18 @@ def edit_function(
         return np.concatenate(out, axis=1).astype(np.float32)
 
     return edit
+
+
+def reader_function(field: VectorField, device: torch.device | str = "cpu",
+                    batch_size: int = 8192):
+    """(N, d) points -> (N, k) int8: the model's own reading of source attributes (blind mode)."""
+    field = field.to(device)
+
+    @torch.no_grad()
+    def read(z: np.ndarray) -> np.ndarray:
+        out = [field.reader.read(torch.as_tensor(z[start : start + batch_size], device=device))
+               .cpu().numpy() for start in range(0, len(z), batch_size)]
+        return np.concatenate(out).astype(np.int8) if out else np.zeros((0, field.num_attributes),
+                                                                         np.int8)
+
+    return read

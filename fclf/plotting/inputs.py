@@ -1,8 +1,9 @@
 """What the plot stage reads, checked: the evaluation's metrics, edits and curves; dvclive's logs.
 
-metrics/transfer.json holds {"judge", "calibration", "val", "test"}; each split
-block holds one metric block per method ("oracle" on synthetic data only,
-"fclf", the baselines) next to "comparisons" and a few scalars. eval/edits.npz
+metrics/transfer.json holds {"judge", "peers", "val", "test"}; each split holds
+a "told" and a "blind" block, each with one metric block per editor ("oracle"
+on synthetic data only, "fclf", the peers, the reference, FCLF's other seeds)
+next to "comparisons", "seeds" and a few scalars. The figures draw told mode. eval/edits.npz
 holds the test split's edits: `edited_<method>`, `judge_after_<method>`,
 `nearest_real_<method>` per method and the shared source arrays.
 metrics/curves_<split>.csv holds one row per (method, strength).
@@ -28,12 +29,12 @@ BLOCK_KEYS = (
     "flip_success_linear", "preservation_linear", "flip_success_mlp", "preservation_mlp",
     "flip_success_linear_per_attribute", "preservation_linear_per_attribute",
     "flip_success_mlp_per_attribute", "preservation_mlp_per_attribute",
-    "distinct_fraction", "rank_ratio", "identity_cosine", "identity_top1", "movement",
+    "distinct_fraction", "rank_ratio", "identity_cosine", "identity_top1_target", "movement",
     "collapsed",
 )
 CURVE_COLUMNS = (
     "split", "method", "strength", "movement", "flip_success_linear", "preservation_linear",
-    "flip_success_mlp", "preservation_mlp", "identity_top1", "counterfactual_cosine",
+    "flip_success_mlp", "preservation_mlp", "overshoot_rate", "counterfactual_cosine",
     "displacement_cosine",
 )
 SHARED_ARRAYS = ("attribute_names", "source_embeddings", "source_attributes", "targets")
@@ -51,19 +52,21 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def split_metrics(metrics: Mapping, split: str = "test", source: str = "<metrics>") -> dict:
-    """The block of one evaluated split ('val' or 'test') of transfer.json."""
-    block = metrics.get(split)
+def split_metrics(metrics: Mapping, split: str = "test", source: str = "<metrics>",
+                  mode: str = "told") -> dict:
+    """The block of one evaluated split ('val' or 'test') and mode of transfer.json."""
+    block = (metrics.get(split) or {}).get(mode) if isinstance(metrics.get(split), dict) else None
     if not isinstance(block, dict):
-        older = " (it looks like an older evaluation's file)" if "fclf" in metrics else ""
-        raise DataError(f"{source}: no '{split}' block{older}; {RERUN}")
+        older = " (it looks like an older evaluation's file)" if split in metrics else ""
+        raise DataError(f"{source}: no '{split}.{mode}' block{older}; {RERUN}")
     return block
 
 
 def method_blocks(split_block: Mapping, source: str = "<metrics>") -> dict[str, dict]:
-    """The per-method metric blocks of one split, in file order; 'fclf' must be one."""
+    """The full per-editor metric blocks of one split, in file order (light blocks, e.g.
+    FCLF's other seeds, are left out); 'fclf' must be one."""
     blocks = {m: b for m, b in split_block.items()
-              if isinstance(b, dict) and "collapsed" in b and "movement" in b}
+              if isinstance(b, dict) and b.get("collapsed") is not None and "movement" in b}
     if "fclf" not in blocks:
         raise DataError(f"{source}: no 'fclf' metric block; {RERUN}")
     for method, block in blocks.items():

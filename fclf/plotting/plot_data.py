@@ -23,7 +23,7 @@ SCORE_COLUMNS = ("flip_success_linear", "preservation_linear", "flip_success_mlp
                  "preservation_mlp")
 TRANSFER_COLUMNS = ("attribute", "method", *SCORE_COLUMNS, "series")
 DIVERSITY_COLUMNS = ("method", "distinct_fraction", "rank_ratio", "coverage", "density",
-                     "neighbourhood_preservation", "identity_top1", "identity_cosine",
+                     "neighbourhood_preservation", "identity_top1_target", "identity_cosine",
                      "movement", "collapsed")
 PCA_COLUMNS = ("pc1", "pc2", "target", "method")
 

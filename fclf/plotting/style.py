@@ -17,14 +17,22 @@ REFERENCE_METHOD = "oracle"  # synthetic data only: each face's exact counterfac
 METHOD_LABELS = {
     "oracle": "oracle (exact counterfactual)",
     "fclf": "FCLF",
-    "baseline_mean_direction": "baseline: mean direction",
-    "baseline_conditional_direction": "baseline: conditional direction",
+    "mean_direction": "peer: mean direction",
+    "conditional_direction": "peer: InterFaceGAN direction",
+    "code_line": "peer: line per code pair",
+    "knn_analogy": "peer: k-NN analogy",
+    "conditional_flow": "peer: conditional flow (StyleFlow-like)",
+    "reference": "reference (trained on true pairs)",
 }
 METHOD_COLOURS = {
     "oracle": "#000000",
     "fclf": "#1f77b4",
-    "baseline_mean_direction": "#ff7f0e",
-    "baseline_conditional_direction": "#2ca02c",
+    "mean_direction": "#ff7f0e",
+    "conditional_direction": "#2ca02c",
+    "code_line": "#9467bd",
+    "knn_analogy": "#8c564b",
+    "conditional_flow": "#e377c2",
+    "reference": "#7f7f7f",
 }
 OTHER_GREY = "#b0b0b0"
 COLLAPSE_RED = "#d62728"

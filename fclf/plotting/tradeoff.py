@@ -39,7 +39,8 @@ PANELS = (  # (x, y, title)
      "Displacement cosine: direction of the move vs the true move"),
     ("strength", "counterfactual_cosine",
      "Counterfactual cosine: edit vs exact counterfactual\n(overshoot past s = 1 shows as a drop)"),
-    ("movement", "identity_top1", "Identity top-1 vs distance moved"),
+    ("strength", "overshoot_rate",
+     "Overshoot rate: requested attributes pushed past 99 % of real faces\n(truth-free)"),
 )
 AXIS_LABELS = {
     "preservation_linear": "preservation (linear judge)",
@@ -48,7 +49,7 @@ AXIS_LABELS = {
     "displacement_cosine": "displacement cosine",
     "counterfactual_cosine": "counterfactual cosine (centred)",
     "movement": "movement (mean \u2016edit \u2212 source\u2016)",
-    "identity_top1": "identity top-1",
+    "overshoot_rate": "overshoot rate",
 }
 
 
@@ -105,7 +106,6 @@ def figure_tradeoff_curves(
     curves: pd.DataFrame,
     summaries: Mapping[str, CollapseSummary],
     split: str = "test",
-    identity_top1_unedited: float | None = None,
 ) -> Figure:
     """2 x 2 trade-off panels over the rows of `curves` (one split, columns as in the CSV)."""
     methods = list(dict.fromkeys(curves["method"]))
@@ -115,12 +115,7 @@ def figure_tradeoff_curves(
     fig, axes = new_figure(13, 10, nrows=2, ncols=2, squeeze=False)
     for ax, (x, y, title) in zip(axes.ravel(), PANELS, strict=True):
         ax.set_title(title, fontsize=10.5)
-        if _panel(ax, curves, methods, x, y) and y == "identity_top1" and (
-                identity_top1_unedited is not None):
-            ax.axhline(identity_top1_unedited, color="#888888", linewidth=0.9, linestyle="-.")
-            ax.annotate("unedited sources", (1.0, identity_top1_unedited),
-                        xycoords=("axes fraction", "data"), xytext=(-4, 4),
-                        textcoords="offset points", ha="right", fontsize=8, color="#666666")
+        _panel(ax, curves, methods, x, y)
     handles, collapsed_flags = [], []
     for position, method in enumerate(methods):
         summary = summaries.get(method)
@@ -143,7 +138,7 @@ def figure_tradeoff_curves(
     strengths = curves["strength"].to_numpy(np.float64)
     title_with_collapse(
         fig,
-        f"Trade-off curves on the {split} split: strength s from {np.nanmin(strengths):g} to "
+        f"Trade-off curves on the {split} split (told mode): strength s from {np.nanmin(strengths):g} to "
         f"{np.nanmax(strengths):g}, one marker per s (curve subsample)",
         [summaries[m] for m in methods if m in summaries],
     )

@@ -9,9 +9,10 @@ from fclf.train.loop import TrainSettings
 from fclf.train.objectives import ObjectiveWeights
 
 # Keys that may change without invalidating a checkpoint: neither the device nor
-# gradient checkpointing changes the math. `train.epochs` does define the run (the
+# gradient checkpointing changes the math, and the number of replicate seeds does
+# not change any one seed's run. `train.epochs` does define the run (the
 # cosine schedule's horizon depends on it), so another epoch count starts fresh.
-NON_DEFINING_TRAIN_KEYS = ("device", "checkpoint_gradients")
+NON_DEFINING_TRAIN_KEYS = ("device", "checkpoint_gradients", "replicates")
 
 
 def run_definition(config: Config, data_digest: str) -> dict[str, Any]:
