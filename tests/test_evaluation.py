@@ -1,4 +1,5 @@
-"""The protocol end to end on a small contextual world: who sees what, and what comes out."""
+"""The protocol end to end on a small contextual world: who sees what, told vs blind, and
+what comes out."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import pytest
 from fclf.attributes import DEFAULT_ATTRIBUTES
 from fclf.data.embeddings_io import EmbeddingSplit
 from fclf.data.synthetic import generate_world
-from fclf.evaluate.baselines import mean_directions, sphere_walk
-from fclf.evaluate.methods import curve_fractions, run_edit, slerp
-from fclf.evaluate.protocol import METHODS, ProtocolSettings, evaluate_transfer
-from fclf.evaluate.targets import sample_targets, subsample_indices
+from fclf.evaluate.editors import (
+    EditBatch,
+    FlowEditor,
+    curve_fractions,
+    exp_map,
+    run_edit,
+    slerp,
+)
+from fclf.evaluate.peers.base import TrainData
+from fclf.evaluate.peers.lines import CodeLine, MeanDirection
+from fclf.evaluate.protocol import Entry, ProtocolSettings, Yardstick, evaluate_transfer
+from fclf.evaluate.request import MODES, subsample_indices
 
 STEPS = 4
-SIZES = {"train": 200, "val": 30, "test": 40, "judge": 80}
+SIZES = {"train": 200, "val": 40, "test": 40, "judge": 80}
 SETTINGS = ProtocolSettings(num_steps=STEPS, bootstrap_resamples=50, curve_samples=60,
                             collapse_samples=None)
 
@@ -27,17 +36,34 @@ def world():
                           attribute_context=0.75, identity_groups=8, nuisance_rank=16)
 
 
-def walk_factory(train: EmbeddingSplit, strength: float = 0.3):
-    """A stand-in flow: walk toward every target value along the train mean directions."""
-    dirs = mean_directions(train.embeddings, train.attributes)
+@pytest.fixture(scope="module")
+def data(world):
+    return TrainData.of(world[0]["train"])
 
+
+def stand_in(data: TrainData, strength: float = 1.0) -> FlowEditor:
+    """A stand-in flow: walk the mean-direction displacement of delta = target - source in
+    n equal steps (its frames are the walk's), reading sources with the plain probe."""
     def make(num_steps: int):
-        def edit(z, targets):
-            signs = np.where(np.asarray(targets) == 1, 1.0, -1.0)
-            return sphere_walk(z, signs @ dirs, strength * num_steps / STEPS, num_steps)
+        def edit(z, targets, sources):
+            delta = np.asarray(targets, np.float64) - np.asarray(sources, np.float64)
+            d = delta @ data.mean_differences
+            frames = [exp_map(z, d, strength * t / STEPS) for t in range(num_steps + 1)]
+            frames[0] = np.asarray(z, np.float32)
+            return np.stack(frames)
         return edit
 
-    return make
+    return FlowEditor(make, data.reader.predict, STEPS)
+
+
+def roster(data):
+    def entries(split: str) -> list[Entry]:
+        return [Entry.both("fclf", "fclf", stand_in(data), meta={"seed": 0}),
+                Entry.both("mean_direction", "peer", MeanDirection(data, 0.5)),
+                Entry.both("code_line", "peer", CodeLine(data, 20.0, 1.0)),
+                Entry.both("fclf_seed1", "replicate", stand_in(data, 0.9), full=False,
+                           meta={"seed": 1})]
+    return entries
 
 
 def truths(truth):
@@ -46,88 +72,129 @@ def truths(truth):
 
 
 @pytest.fixture(scope="module")
-def result(world):
+def yardstick(world):
+    splits, _ = world
+    return Yardstick.fit(splits["judge"], splits["train"], SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def result(world, data, yardstick):
     splits, truth = world
-    return evaluate_transfer(walk_factory(splits["train"]), splits["train"], splits["judge"],
+    return evaluate_transfer(roster(data), splits["train"], yardstick,
                              {"val": splits["val"], "test": splits["test"]},
                              truths=truths(truth), settings=SETTINGS)
 
 
-def test_metrics_are_plain_json_with_both_splits_and_every_method(result) -> None:
+def test_metrics_are_plain_json_with_both_splits_both_modes_and_every_editor(result) -> None:
     metrics = json.loads(json.dumps(result.metrics))  # no numpy scalars anywhere
-    assert set(metrics) == {"judge", "calibration", "val", "test"}
+    assert set(metrics) == {"judge", "val", "test"}
+    editors = {"oracle", "fclf", "mean_direction", "code_line", "fclf_seed1"}
     for split in ("val", "test"):
-        block = metrics[split]
-        assert set(METHODS) <= set(block)
-        for method in METHODS:
-            m = block[method]
-            for key in ("flip_success_linear", "preservation_mlp", "counterfactual_cosine",
-                        "counterfactual_relative_error", "identity_top1",
-                        "neighbourhood_preservation", "coverage", "collapsed", "noop",
-                        "curve", "intervals"):
-                assert key in m, (split, method, key)
-        assert set(block["comparisons"]) == {f"fclf_minus_{m}" for m in METHODS if m != "fclf"}
+        for mode in MODES:
+            block = metrics[split][mode]
+            assert editors <= set(block), (split, mode)
+            for name in editors - {"fclf_seed1"}:
+                for key in ("role", "flip_success_linear", "preservation_mlp",
+                            "counterfactual_relative_error", "identity_top1_target",
+                            "off_manifold", "overshoot_rate", "realistic", "noop",
+                            "intervals", "success_linear"):
+                    assert key in block[name], (split, mode, name, key)
+            told_full = block["fclf"]["collapsed"] is not None
+            assert told_full == (mode == "told")  # neighbour measures in told mode only
+        assert metrics[split]["told"]["fclf_seed1"]["collapsed"] is None  # a light block
     assert metrics["judge"]["fitted_on"] == "judge split"
 
 
-def test_the_oracle_is_exact_and_the_noop_of_the_oracle_does_not_move(result) -> None:
-    oracle = result.metrics["test"]["oracle"]
+def test_told_editors_change_only_what_is_asked_and_blind_ones_start_from_their_reading(
+        result, data) -> None:
+    told = result.metrics["test"]["told"]
+    blind = result.metrics["test"]["blind"]
+    # told: asked for nothing, an honest editor does not move at all
+    for name in ("fclf", "mean_direction", "code_line", "oracle"):
+        assert told[name]["noop"]["movement"] == 0.0, name
+        assert told[name]["noop"]["cosine"] == pytest.approx(1.0)
+    # blind: same rows and requests; where the reader disagrees with a label the edit
+    # differs from told mode, so the two blocks differ
+    assert blind["fclf"]["counterfactual_relative_error"] != \
+        told["fclf"]["counterfactual_relative_error"]
+    # the oracle knows the labels: one block for both modes
+    assert blind["oracle"] == told["oracle"]
+
+
+def test_the_oracle_is_exact(result) -> None:
+    oracle = result.metrics["test"]["told"]["oracle"]
     assert oracle["counterfactual_relative_error"] < 1e-4
-    assert oracle["noop"]["movement"] < 1e-4
-    assert not oracle["collapsed"]
+    assert not oracle["collapsed"] and oracle["realistic"]
 
 
-def test_the_judge_is_fitted_on_the_judge_split_only(world) -> None:
-    """Shuffling train labels changes the baselines' own probes, never the judge."""
-    splits, truth = world
+def test_the_best_baseline_is_picked_on_val_and_reported_on_test(result) -> None:
+    val, test = result.metrics["val"]["told"], result.metrics["test"]["told"]
+    assert val["best_baseline"] in ("mean_direction", "code_line")
+    assert test["best_baseline"] == val["best_baseline"]
+    assert f"fclf_minus_{val['best_baseline']}" in test["comparisons"]
+    assert f"fclf_seed1_minus_{val['best_baseline']}" in test["comparisons"]
+
+
+def test_seeds_are_summarised_and_the_verdict_follows_every_seeds_interval(result) -> None:
+    seeds = result.metrics["test"]["told"]["seeds"]
+    assert seeds["editors"] == ["fclf", "fclf_seed1"] and seeds["seeds"] == [0, 1]
+    low, high = seeds["counterfactual_relative_error_spread"]
+    assert low == min(seeds["counterfactual_relative_error"]) <= high
+    diffs = seeds["versus_best_baseline"]["differences"]
+    if all(d["high"] < 0 for d in diffs):
+        assert seeds["verdict"] == "win"
+    elif all(d["low"] > 0 for d in diffs):
+        assert seeds["verdict"] == "loss"
+    else:
+        assert seeds["verdict"] == "undecided"
+
+
+def test_the_yardstick_is_fitted_on_the_judge_split_only(world, data, yardstick) -> None:
+    """Shuffling train labels changes the peers, never the judge or the typicality model."""
+    splits, _ = world
     train = splits["train"]
     rng = np.random.default_rng(0)
     scrambled = EmbeddingSplit(train.image_ids, train.identities,
                                train.attributes[rng.permutation(len(train))],
                                train.embeddings, train.attribute_names, train.metadata)
-    evaluated = {"val": splits["val"], "test": splits["test"]}
-    make = walk_factory(train)
-    a = evaluate_transfer(make, train, splits["judge"], evaluated, settings=SETTINGS)
-    b = evaluate_transfer(make, scrambled, splits["judge"], evaluated, settings=SETTINGS)
-    assert a.metrics["judge"] == b.metrics["judge"]
-    assert a.metrics["test"]["fclf"]["flip_success_linear"] == \
-        b.metrics["test"]["fclf"]["flip_success_linear"]
-    assert a.metrics["calibration"] != b.metrics["calibration"]  # baselines read train
+    other = Yardstick.fit(splits["judge"], scrambled, SETTINGS)
+    np.testing.assert_array_equal(other.typicality.precision, yardstick.typicality.precision)
+    x = splits["test"].embeddings
+    for kind, reading in yardstick.judge.read(x).items():
+        np.testing.assert_array_equal(other.judge.read(x)[kind], reading)
 
 
-def test_baselines_are_calibrated_to_the_fclf_movement_on_val(result) -> None:
-    cal = result.metrics["calibration"]
-    assert cal["split"] == "val"
-    for method in ("baseline_mean_direction", "baseline_conditional_direction"):
-        assert cal[method]["reached"]
-        assert cal[method]["movement"] == pytest.approx(cal["target_movement"], rel=2e-3)
-
-
-def test_without_truth_there_is_no_oracle_and_no_faked_ground_truth(world) -> None:
+def test_without_truth_there_is_no_oracle_and_no_faked_ground_truth(world, data,
+                                                                    yardstick) -> None:
     splits, _ = world
-    out = evaluate_transfer(walk_factory(splits["train"]), splits["train"], splits["judge"],
+    out = evaluate_transfer(roster(data), splits["train"], yardstick,
                             {"val": splits["val"], "test": splits["test"]}, settings=SETTINGS)
-    block = out.metrics["test"]
+    block = out.metrics["test"]["told"]
     assert "oracle" not in block
     for key in ("counterfactual_cosine", "counterfactual_relative_error", "displacement_cosine"):
         assert block["fclf"][key] is None
     assert "counterfactual_cosine" not in block["fclf"]["intervals"]
+    # identity is retrieved among real photos of the people with the target attributes
+    assert 0 < block["fclf"]["identity_scored_fraction"] < 1
+    assert block["fclf"]["identity_top1_target"] is not None
+    assert block["best_baseline"] is not None  # chosen by the truth-free rule
 
 
-def test_curves_cover_zero_to_twice_the_operating_point_for_every_method(result) -> None:
+def test_curves_cover_zero_to_twice_the_operating_point_for_every_full_editor(result) -> None:
     curves = result.splits["test"].curves
     fractions = curve_fractions(STEPS)
-    for method in METHODS:
+    for method in ("oracle", "fclf", "mean_direction", "code_line"):
         rows = [r for r in curves if r["method"] == method]
         assert [r["strength"] for r in rows] == pytest.approx(fractions)
         assert rows[0]["movement"] == pytest.approx(0.0, abs=1e-6)
         moved = [r["movement"] for r in rows]
         assert moved == sorted(moved)
+    assert not [r for r in curves if r["method"] == "fclf_seed1"]
 
 
 def test_intervals_bracket_point_estimates_and_differences_are_paired(result) -> None:
-    block = result.metrics["test"]
-    for method in METHODS:
+    block = result.metrics["test"]["told"]
+    for method in ("oracle", "fclf", "mean_direction", "code_line", "fclf_seed1"):
         for metric, (low, high) in block[method]["intervals"].items():
             assert low - 1e-9 <= block[method][metric] <= high + 1e-9, (method, metric)
     diff = block["comparisons"]["fclf_minus_oracle"]["flip_success_linear"]
@@ -136,20 +203,23 @@ def test_intervals_bracket_point_estimates_and_differences_are_paired(result) ->
     assert diff["low"] <= diff["difference"] <= diff["high"]
 
 
-def test_protocol_files_say_what_was_edited(result, world) -> None:
+def test_protocol_files_say_what_was_asked_and_blind_ones_carry_no_labels(result,
+                                                                           world) -> None:
     splits, _ = world
-    proto = result.splits["test"].protocol
-    assert str(proto["split"]) == "test"
-    rows = proto["source_rows"]
-    assert rows.dtype == np.int64 and proto["targets"].dtype == np.int8
-    np.testing.assert_array_equal(proto["source_attributes"], splits["test"].attributes[rows])
-    assert list(proto["attribute_names"]) == list(DEFAULT_ATTRIBUTES)
-    assert ((proto["targets"] != proto["source_attributes"]).sum(1) == 1).all()
+    told, blind = (result.splits["test"].protocol[m] for m in MODES)
+    assert str(told["split"]) == "test" and str(told["mode"]) == "told"
+    rows = told["source_rows"]
+    assert rows.dtype == np.int64 and told["request"].dtype == np.int8
+    np.testing.assert_array_equal(told["source_attributes"], splits["test"].attributes[rows])
+    assert list(told["attribute_names"]) == list(DEFAULT_ATTRIBUTES)
+    assert ((told["request"] != -1).sum(1) == 1).all()
+    assert "source_attributes" not in blind and str(blind["mode"]) == "blind"
+    np.testing.assert_array_equal(blind["request"], told["request"])
 
 
-def test_deterministic_for_a_seed(world, result) -> None:
+def test_deterministic_for_a_seed(world, data, yardstick, result) -> None:
     splits, truth = world
-    again = evaluate_transfer(walk_factory(splits["train"]), splits["train"], splits["judge"],
+    again = evaluate_transfer(roster(data), splits["train"], yardstick,
                               {"val": splits["val"], "test": splits["test"]},
                               truths=truths(truth), settings=SETTINGS)
     assert json.dumps(again.metrics) == json.dumps(result.metrics)
@@ -157,10 +227,11 @@ def test_deterministic_for_a_seed(world, result) -> None:
 
 def test_edit_function_contract_is_checked() -> None:
     z = np.eye(3, dtype=np.float32)
+    batch = EditBatch(z, np.arange(3), np.zeros((3, 1), np.int8), np.ones((3, 1), np.int8))
     with pytest.raises(ValueError, match="shape"):
-        run_edit(lambda z, t: np.stack([z, z]), z, np.zeros((3, 1)), num_steps=2)
+        run_edit(lambda z, t, sources: np.stack([z, z]), batch, num_steps=2)
     with pytest.raises(ValueError, match="must equal the sources"):
-        run_edit(lambda z, t: np.stack([z + 1, z]), z, np.zeros((3, 1)), num_steps=1)
+        run_edit(lambda z, t, sources: np.stack([z + 1, z]), batch, num_steps=1)
 
 
 def test_slerp_hits_both_ends_and_continues_past_the_goal() -> None:
@@ -176,12 +247,7 @@ def test_slerp_hits_both_ends_and_continues_past_the_goal() -> None:
                                np.minimum(2 * angle, 2 * np.pi - 2 * angle), atol=1e-5)
 
 
-def test_targets_flip_as_requested_and_are_seeded() -> None:
-    attrs = np.random.default_rng(0).integers(0, 2, (50, 5)).astype(np.int8)
-    single = sample_targets(attrs, "single", 3)
-    assert ((single != attrs).sum(1) == 1).all()
-    multi = sample_targets(attrs, "multi", 3)
-    assert set(np.unique((multi != attrs).sum(1))) <= {2, 3}
-    np.testing.assert_array_equal(single, sample_targets(attrs, "single", 3))
+def test_subsamples_are_seeded() -> None:
     assert subsample_indices(10, None, 0).tolist() == list(range(10))
     assert len(subsample_indices(10, 4, 0)) == 4
+    np.testing.assert_array_equal(subsample_indices(50, 7, 3), subsample_indices(50, 7, 3))

@@ -27,12 +27,20 @@ import yaml
 
 from fclf.cli.compare import compare
 from fclf.config import LossConfig, load_config
-from fclf.evaluate.protocol import METHODS
+from fclf.evaluate.headline import headline as make_headline
+from fclf.evaluate.peers.store import PEERS
+from fclf.evaluate.request import MODES
 from fclf.train.objectives import get_objective
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ("embed", "clean-checkpoints", "train", "evaluate-transfer", "plot")
+STAGES = ("embed", "fit-judge", "train-baselines", "clean-checkpoints", "train",
+          "evaluate-transfer", "plot")
+# (stage, a stage it needs): the order `dvc repro` must respect
+NEEDS = (("fit-judge", "embed"), ("train-baselines", "fit-judge"), ("train", "clean-checkpoints"),
+         ("clean-checkpoints", "embed"), ("evaluate-transfer", "train"),
+         ("evaluate-transfer", "train-baselines"), ("plot", "evaluate-transfer"))
+FCLF_STAGES = ("clean-checkpoints", "train", "evaluate-transfer", "plot")
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,36 +65,47 @@ TINY_PARAMS: dict[str, Any] = {
     "train.learning_rate": 0.001,
     "train.batch_size": 64,
     "train.epochs": 2,
+    "train.replicates": 2,
     "train.device": "cpu",
     "loss.lambda_identity": 0.1,  # the experiment below changes it
     "eval.num_samples": None,
     "eval.bootstrap_resamples": 50,
     "eval.curve_samples": 30,
+    "peers.alphas": [0.75, 1.0],
+    "peers.probe_c": [0.01],
+    "peers.code_line_shrinkage": [20.0],
+    "peers.knn_k": [10],
+    "peers.flow_rank": 8,
+    "peers.flow_transforms": 1,
+    "peers.flow_hidden": 16,
+    "peers.flow_epochs": 1,
+    "peers.reference_hidden": 16,
+    "peers.reference_epochs": 1,
     "plot.num_points": 200,
     "plot.num_trajectories": 10,
     "plot.dpi": 40,
 }
 
 # What metrics/transfer.json promises its readers (the plot stage, `fclf gate`, README).
-TRANSFER_KEYS = {"judge", "calibration", "val", "test"}
-SPLIT_KEYS = {"num_samples", "transfer_mode", "identity_top1_unedited", "comparisons",
-              *METHODS}
-METHOD_KEYS = {
-    "flip_success_linear", "flip_success_linear_per_attribute", "preservation_linear",
+TRANSFER_KEYS = {"judge", "peers", "val", "test"}
+EDITORS = ("oracle", "fclf", *PEERS, "reference")  # full blocks; fclf_seed<s> are light
+MODE_KEYS = {"num_samples", "transfer_mode", "identity_top1_source_unedited", "best_baseline",
+             "comparisons", "seeds", "fclf_seed1", *EDITORS}
+LIGHT_KEYS = {
+    "role", "flip_success_linear", "flip_success_linear_per_attribute", "preservation_linear",
     "preservation_linear_per_attribute", "flip_success_mlp", "preservation_mlp",
-    "counterfactual_cosine", "counterfactual_relative_error", "displacement_cosine",
-    "identity_cosine", "identity_top1", "identity_top1_unedited", "distinct_fraction",
-    "neighbourhood_preservation", "coverage", "density", "rank_ratio", "movement",
-    "mean_step", "std_step", "silhouette_by_target", "collapsed", "collapse_reasons", "noop",
-    "curve", "intervals",
+    "success_linear", "counterfactual_cosine", "counterfactual_relative_error",
+    "displacement_cosine", "off_manifold", "overshoot_rate", "reach", "realistic",
+    "realism_reasons", "identity_top1_target", "identity_scored_fraction", "movement",
+    "mean_step", "std_step", "collapsed", "noop", "intervals",
 }
-HEADLINE_KEYS = {
-    "test": {"flip_success_linear", "preservation_linear", "identity_top1",
-             "counterfactual_relative_error", "noop_movement_ratio", "collapsed",
-             "silhouette_by_target", "mean_step", "best_baseline_counterfactual_relative_error"},
-    "val": {"counterfactual_relative_error", "collapsed", "flip_success_linear",
-            "preservation_linear"},
+METHOD_KEYS = LIGHT_KEYS | {
+    "identity_cosine", "identity_top1_source", "identity_top1_source_unedited",
+    "distinct_fraction", "neighbourhood_preservation", "coverage", "density", "rank_ratio",
+    "silhouette_by_target", "collapse_reasons", "curve",
 }
+HEADLINE_KEYS = {split: {mode: set(block) for mode, block in modes.items()}
+                 for split, modes in make_headline({}).items()}
 TRAIN_COMPONENTS = set(get_objective(LossConfig().objective).COMPONENTS)  # the default family
 FIGURES = ("pca_real", "pca_edited", "trajectories", "transfer_bars", "training_curves",
            "tradeoff_curves")
@@ -216,37 +235,45 @@ def check_transfer_metrics(
 ) -> None:
     """`lists=False` for metrics read back through DVC, which leaves list values out;
     `synthetic=False` for real data: no oracle, ground-truth metrics null."""
-    expected = METHOD_KEYS if lists else METHOD_KEYS - {"collapse_reasons"}
     assert set(metrics) >= TRANSFER_KEYS, sorted(TRANSFER_KEYS - set(metrics))
     assert set(metrics["judge"]["linear"]["attributes"]) == set(attributes)
-    methods = METHODS if synthetic else tuple(m for m in METHODS if m != "oracle")
+    assert set(metrics["peers"]) == set(PEERS)
+    editors = [e for e in EDITORS if synthetic or e not in ("oracle", "reference")]
     for split in ("val", "test"):
-        wanted = SPLIT_KEYS if synthetic else SPLIT_KEYS - {"oracle"}
-        assert set(metrics[split]) >= wanted, sorted(wanted - set(metrics[split]))
-        assert synthetic or "oracle" not in metrics[split]
-        for method in methods:
-            block = metrics[split][method]
+        for mode in MODES:
+            block = metrics[split][mode]
+            wanted = MODE_KEYS if synthetic else MODE_KEYS - {"oracle", "reference"}
+            assert set(block) >= wanted, (split, mode, sorted(wanted - set(block)))
+            assert synthetic or not {"oracle", "reference"} & set(block)
+            assert block["best_baseline"] in PEERS
             if not lists:  # DVC flattens nested dicts and drops lists
                 continue
-            assert expected <= set(block), (method, sorted(expected - set(block)))
-            assert set(block["flip_success_linear_per_attribute"]) == set(attributes)
-            for key in ("flip_success_linear", "preservation_linear", "distinct_fraction"):
-                assert 0.0 <= block[key] <= 1.0, (method, key, block[key])
-            assert isinstance(block["collapsed"], bool)
-            assert isinstance(block["collapse_reasons"], list)
-            if not synthetic:  # never faked on real data
-                assert block["counterfactual_relative_error"] is None
+            for method in [*editors, "fclf_seed1"]:
+                full = mode == "told" and method != "fclf_seed1"
+                expected = METHOD_KEYS if full or method == "oracle" else LIGHT_KEYS
+                got = block[method]
+                assert expected <= set(got), (split, mode, method, sorted(expected - set(got)))
+                assert set(got["flip_success_linear_per_attribute"]) == set(attributes)
+                for key in ("flip_success_linear", "preservation_linear"):
+                    assert 0.0 <= got[key] <= 1.0, (method, key, got[key])
+                assert isinstance(got["realistic"], bool)
+                assert isinstance(got["collapsed"], bool) == (full or method == "oracle")
+                if not synthetic:  # never faked on real data
+                    assert got["counterfactual_relative_error"] is None
 
 
 def check_headline(headline: dict, synthetic: bool = True) -> None:
-    """metrics/headline.json: the stage's DVC metric, ~ten keys at 4 decimals."""
-    assert {split: set(block) for split, block in headline.items()} == HEADLINE_KEYS
-    for block in headline.values():
-        assert isinstance(block["collapsed"], bool)
-        for value in block.values():
-            assert value is None or isinstance(value, bool) or round(value, 4) == value
-    errors = (headline["test"]["counterfactual_relative_error"],
-              headline["val"]["counterfactual_relative_error"])
+    """metrics/headline.json: the stage's DVC metric, numbers at 4 decimals."""
+    assert {split: {mode: set(block) for mode, block in modes.items()}
+            for split, modes in headline.items()} == HEADLINE_KEYS
+    for modes in headline.values():
+        for block in modes.values():
+            for value in block.values():
+                assert value is None or isinstance(value, bool) or round(value, 4) == value
+    assert isinstance(headline["test"]["told"]["collapsed"], bool)
+    errors = (headline["test"]["told"]["counterfactual_relative_error"],
+              headline["test"]["blind"]["counterfactual_relative_error"],
+              headline["val"]["told"]["counterfactual_relative_error"])
     assert all((e is not None) == synthetic for e in errors), errors
 
 
@@ -260,6 +287,9 @@ def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: boo
         assert (root / "data" / "embeddings" / f"{split}.parquet").stat().st_size > 0
     assert (root / "data" / "embeddings" / "truth.npz").exists() == synthetic
     assert (root / "models" / "fclf.pt").stat().st_size > 0
+    assert (root / "models" / "replicates" / "fclf_seed1.pt").stat().st_size > 0
+    assert (root / "models" / "judge.pt").stat().st_size > 0
+    assert (root / "models" / "peers.pt").stat().st_size > 0
     assert "fingerprint" in json.loads((root / "checkpoints" / "run.json").read_text())
 
     train = json.loads((root / "metrics" / "train.json").read_text())
@@ -277,15 +307,20 @@ def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: boo
     headline = json.loads((root / "metrics" / "headline.json").read_text())
     check_headline(headline, synthetic=synthetic)
 
+    peers = json.loads((root / "metrics" / "peers.json").read_text())
+    assert set(peers["peers"]) == set(PEERS)
+    assert (peers["reference"] is not None) == synthetic
     with np.load(root / "eval" / "edits.npz") as edits:
-        n = transfer["test"]["num_samples"]
+        n = transfer["test"]["told"]["num_samples"]
         assert list(edits["attribute_names"]) == attributes
-        for method in METHODS if synthetic else METHODS[1:]:
+        for method in EDITORS if synthetic else EDITORS[1:-1]:
             assert edits[f"edited_{method}"].shape[0] == n
     for split in ("val", "test"):
-        with np.load(root / "eval" / f"protocol_{split}.npz") as protocol:
-            assert str(protocol["split"]) == split
-            assert len(protocol["source_rows"]) == transfer[split]["num_samples"]
+        for mode in MODES:
+            with np.load(root / "eval" / f"protocol_{split}_{mode}.npz") as protocol:
+                assert (str(protocol["split"]), str(protocol["mode"])) == (split, mode)
+                assert len(protocol["source_rows"]) == transfer[split][mode]["num_samples"]
+                assert ("source_attributes" in protocol) == (mode == "told")
         header = (root / "metrics" / f"curves_{split}.csv").read_text().splitlines()[0]
         assert header.startswith("split,method,strength,movement")
 
@@ -311,8 +346,9 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, str]
 
 def test_repro_runs_every_stage_and_writes_every_output(reproduced) -> None:
     pipeline, output = reproduced
-    positions = [output.find(f"Running stage '{stage}'") for stage in STAGES]
-    assert all(p >= 0 for p in positions) and positions == sorted(positions), output
+    position = {stage: output.find(f"Running stage '{stage}'") for stage in STAGES}
+    assert all(p >= 0 for p in position.values()), output
+    assert all(position[later] > position[first] for later, first in NEEDS), position
     attributes = load_config(pipeline.root / "params.yaml").data.attributes
     check_outputs(pipeline.root, attributes, epochs=TINY_PARAMS["train.epochs"])
 
@@ -360,8 +396,10 @@ def test_experiment_with_another_lambda_identity(reproduced, tmp_path: Path) -> 
     done = pipeline.dvc("exp", "run", "-n", "lambda-id", "-S", "loss.lambda_identity=0.5")
     output = done.stdout + done.stderr
     # loss.* is not an embed param; it is part of the run definition, so old checkpoints go.
-    assert "Stage 'embed' didn't change, skipping" in output, output
-    for stage in STAGES[1:]:
+    # The judge and the peers do not depend on FCLF: the experiment reuses them.
+    for stage in ("embed", "fit-judge", "train-baselines"):
+        assert f"Stage '{stage}' didn't change, skipping" in output, output
+    for stage in FCLF_STAGES:
         assert f"Running stage '{stage}'" in output, output
     assert "clean-checkpoints: checkpoints/ removed" in output, output
 
@@ -377,7 +415,8 @@ def test_experiment_with_another_lambda_identity(reproduced, tmp_path: Path) -> 
     assert (lambda_identity(baseline), lambda_identity(run)) == (0.1, 0.5)
     attributes = load_config(pipeline.root / "params.yaml").data.attributes
     # The metrics are the headline (and train.json); the full transfer.json is a plain out.
-    assert set(run["data"]["metrics"]) == {"metrics/train.json", "metrics/headline.json"}
+    assert set(run["data"]["metrics"]) == {"metrics/train.json", "metrics/headline.json",
+                                           "metrics/peers.json"}
     metrics = {path: shown["data"] for path, shown in run["data"]["metrics"].items()}
     check_headline(metrics["metrics/headline.json"])
     assert metrics["metrics/train.json"]["epochs"] == TINY_PARAMS["train.epochs"]
@@ -386,10 +425,10 @@ def test_experiment_with_another_lambda_identity(reproduced, tmp_path: Path) -> 
     assert "lambda-id" in table and all(len(line) <= 100 for line in table.splitlines())
 
     shown = json.loads(pipeline.dvc("metrics", "show", "--json").stdout)[""]["data"]
-    assert set(shown) == {"metrics/train.json", "metrics/headline.json"}
+    assert set(shown) == {"metrics/train.json", "metrics/headline.json", "metrics/peers.json"}
     assert "error" not in shown["metrics/headline.json"]
     diff = json.loads(pipeline.dvc("metrics", "diff", "HEAD", "lambda-id", "--json").stdout)
-    assert set(diff) <= {"metrics/train.json", "metrics/headline.json"}
+    assert set(diff) <= {"metrics/train.json", "metrics/headline.json"}  # peers: unchanged
 
     # -o keeps the rendered images out of the repository (dvc_plots/ is not git-ignored).
     shown = json.loads(

@@ -270,11 +270,9 @@ def _score_mode(ctx: SplitContext, entries: list[Entry], mode: str, fractions: l
     blocks, per_point, edits = {}, {}, {}
     for entry in entries:
         editor = entry.editors.get(mode)
-        if editor is None:
-            continue
-        mode_free = entry.role == "oracle"  # it knows the labels: the same in both modes
-        source = ctx.source_attributes if mode == "told" or mode_free else editor.read(
-            ctx.sources)
+        if editor is None or (entry.role == "oracle" and mode != "told"):
+            continue  # the oracle knows the labels: its told block stands for both modes
+        source = ctx.source_attributes if mode == "told" else editor.read(ctx.sources)
         batch = EditBatch(ctx.sources, ctx.index, np.asarray(source, np.int8),
                           apply_request(ctx.request, source))
         edited, steps = editor.end(batch)
@@ -358,8 +356,8 @@ def score_split(
     per_point_by_mode: dict = {}
     for mode in MODES:
         blocks, per_point = _score_mode(ctx, entries, mode, fractions, curves, artifacts)
-        for entry in entries:  # the mode-free oracle: the told block stands for both
-            if entry.role == "oracle" and mode == "blind" and entry.name in metrics["told"]:
+        for entry in entries:  # the oracle's told block stands for both modes
+            if entry.role == "oracle" and mode != "told" and entry.name in metrics["told"]:
                 blocks = {entry.name: metrics["told"][entry.name], **blocks}
                 per_point = {entry.name: per_point_by_mode["told"][entry.name], **per_point}
         if mode == "told":

@@ -212,6 +212,8 @@ def target_identity_scores(
     by the edits of every editor at once.
     """
     names = list(edits)
+    if not names:
+        return {}
     if ctx.gallery_identities is None:
         return {name: ({"identity_top1_target": None, "identity_scored_fraction": 0.0}, {})
                 for name in names}
