@@ -16,25 +16,26 @@ GATE = GateConfig(min_flip_success=0.6, min_preservation=0.85, min_identity_top1
                   max_counterfactual_relative_error=0.9, min_noop_cosine=0.8,
                   max_noop_movement_ratio=0.5, reproduce_tolerance=0.02)
 GOOD = {
-    "test": {
+    "test": {"told": {
         "fclf": {
             "collapsed": False,
             "collapse_reasons": [],
+            "realistic": True,
             "flip_success_linear": 0.8,
             "preservation_linear": 0.9,
-            "identity_top1": 0.5,
-            "identity_top1_unedited": 0.7,
+            "identity_top1_target": 0.5,
             "counterfactual_relative_error": 0.6,
             "movement": 0.12,
             "noop": {"cosine": 0.99, "movement": 0.01, "movement_ratio": 0.1},
         },
         "baselines": {"linear": {"flip_success_linear": 0.7, "collapsed": False}},
         "num_samples": 500,
-    },
+    }},
 }
-CHECKS = ["test.fclf.collapsed", "test.fclf.flip_success_linear", "test.fclf.preservation_linear",
-          "test.fclf.identity_top1", "test.fclf.counterfactual_relative_error",
-          "test.fclf.noop.cosine", "test.fclf.noop.movement_ratio"]
+F = "test.told.fclf"
+CHECKS = [f"{F}.collapsed", f"{F}.realistic", f"{F}.flip_success_linear",
+          f"{F}.preservation_linear", f"{F}.identity_top1_target",
+          f"{F}.counterfactual_relative_error", f"{F}.noop.cosine", f"{F}.noop.movement_ratio"]
 
 
 def with_value(metrics: dict, dotted: str, value) -> dict:
@@ -63,9 +64,10 @@ def test_good_metrics_pass_every_check():
     ("key", "value"),
     [
         ("collapsed", True),
+        ("realistic", False),
         ("flip_success_linear", 0.59),
         ("preservation_linear", 0.5),
-        ("identity_top1", 0.29),
+        ("identity_top1_target", 0.29),
         ("counterfactual_relative_error", 0.91),
         ("noop.cosine", 0.79),
         ("noop.movement_ratio", 0.51),
@@ -74,51 +76,61 @@ def test_good_metrics_pass_every_check():
     ],
 )
 def test_each_threshold_check_fails_on_its_own(key, value):
-    metrics = with_value(GOOD, f"test.fclf.{key}", value)
-    assert failed(threshold_checks(metrics, GATE)) == [f"test.fclf.{key}"]
+    metrics = with_value(GOOD, f"{F}.{key}", value)
+    assert failed(threshold_checks(metrics, GATE)) == [f"{F}.{key}"]
 
 
 def test_thresholds_are_inclusive_and_missing_values_fail():
-    edge = with_value(with_value(GOOD, "test.fclf.flip_success_linear", 0.6),
-                      "test.fclf.preservation_linear", 0.85)
+    edge = with_value(with_value(GOOD, f"{F}.flip_success_linear", 0.6),
+                      f"{F}.preservation_linear", 0.85)
     assert failed(threshold_checks(edge, GATE)) == []
     assert failed(threshold_checks({}, GATE)) == [
-        "test.fclf.collapsed", "test.fclf.flip_success_linear", "test.fclf.preservation_linear",
-        "test.fclf.noop.cosine", "test.fclf.noop.movement_ratio"]
+        f"{F}.collapsed", f"{F}.realistic", f"{F}.flip_success_linear",
+        f"{F}.preservation_linear", f"{F}.noop.cosine", f"{F}.noop.movement_ratio"]
     missing_collapsed = copy.deepcopy(GOOD)
-    del missing_collapsed["test"]["fclf"]["collapsed"]
-    assert failed(threshold_checks(missing_collapsed, GATE)) == ["test.fclf.collapsed"]
+    del missing_collapsed["test"]["told"]["fclf"]["collapsed"]
+    assert failed(threshold_checks(missing_collapsed, GATE)) == [f"{F}.collapsed"]
 
 
 def test_unknown_identities_and_truth_do_not_fail_their_checks():
     """Real CelebA: no counterfactual; identities may be unknown. Absent is not failing."""
     metrics = copy.deepcopy(GOOD)
-    metrics["test"]["fclf"]["identity_top1"] = None
-    metrics["test"]["fclf"]["counterfactual_relative_error"] = None
+    metrics["test"]["told"]["fclf"]["identity_top1_target"] = None
+    metrics["test"]["told"]["fclf"]["counterfactual_relative_error"] = None
     checks = threshold_checks(metrics, GATE)
     assert failed(checks) == []
-    for name in ("test.fclf.identity_top1", "test.fclf.counterfactual_relative_error"):
+    for name in (f"{F}.identity_top1_target", f"{F}.counterfactual_relative_error"):
         assert "absent" in next(c for c in checks if c.name == name).requirement
 
 
-def test_edits_without_a_noop_skip_the_noop_checks_but_fclf_may_not():
-    block = copy.deepcopy(GOOD["test"]["fclf"])
+def test_edits_without_a_noop_cannot_pass():
+    block = copy.deepcopy(GOOD["test"]["told"]["fclf"])
     block["noop"] = None
-    assert failed(threshold_checks(block, GATE, "")) == []
+    checks = threshold_checks(block, GATE, "")
+    assert failed(checks) == ["noop.cosine", "noop.movement_ratio"]
+    assert "a no-op is required" in checks[-1].requirement
     del block["noop"]
     assert failed(threshold_checks(block, GATE, "")) == ["noop.cosine", "noop.movement_ratio"]
+
+
+def test_an_unrealistic_block_says_why():
+    block = copy.deepcopy(GOOD["test"]["told"]["fclf"])
+    block.update(realistic=False, realism_reasons=["off_manifold 21.000 > 1.5"])
+    (check,) = [c for c in threshold_checks(block, GATE, "") if not c.passed]
+    assert check.name == "realistic" and "off_manifold 21.000" in check.value
 
 
 @pytest.mark.parametrize(
     ("key", "value", "check"),
     [
-        ("test.fclf.movement", 0.12 + 0.03, "reproduce test.fclf.movement"),
-        ("test.num_samples", 499, "reproduce test.num_samples"),
-        ("test.baselines.linear.flip_success_linear", 0.7 - 0.021,
-         "reproduce test.baselines.linear.flip_success_linear"),
-        ("test.fclf.collapse_reasons", ["rank"], "reproduce test.fclf.collapse_reasons"),
-        ("test.baselines.linear.collapsed", True, "reproduce test.baselines.linear.collapsed"),
-        ("test.fclf.movement", True, "reproduce test.fclf.movement"),  # a flag is not a number
+        (f"{F}.movement", 0.12 + 0.03, f"reproduce {F}.movement"),
+        ("test.told.num_samples", 499, "reproduce test.told.num_samples"),
+        ("test.told.baselines.linear.flip_success_linear", 0.7 - 0.021,
+         "reproduce test.told.baselines.linear.flip_success_linear"),
+        (f"{F}.collapse_reasons", ["rank"], f"reproduce {F}.collapse_reasons"),
+        ("test.told.baselines.linear.collapsed", True,
+         "reproduce test.told.baselines.linear.collapsed"),
+        (f"{F}.movement", True, f"reproduce {F}.movement"),  # a flag is not a number
     ],
 )
 def test_each_reproduction_mismatch_fails(key, value, check):
@@ -128,28 +140,28 @@ def test_each_reproduction_mismatch_fails(key, value, check):
 
 
 def test_reproduction_within_tolerance_passes_and_missing_keys_fail():
-    close = with_value(GOOD, "test.fclf.movement", 0.12 + 0.019)
+    close = with_value(GOOD, f"{F}.movement", 0.12 + 0.019)
     assert failed(reproduction_checks(close, GOOD, 0.02)) == []
     missing = copy.deepcopy(GOOD)
-    del missing["test"]["fclf"]["movement"]
+    del missing["test"]["told"]["fclf"]["movement"]
     checks = reproduction_checks(missing, GOOD, 0.02)
-    assert failed(checks) == ["reproduce test.fclf.movement", "reproduce (all metrics)"]
+    assert failed(checks) == [f"reproduce {F}.movement", "reproduce (all metrics)"]
     assert checks[0].value == "<missing>"
 
 
 def test_extra_metrics_not_in_the_reference_are_ignored():
-    extra = with_value(GOOD, "test.fclf.new_metric", 1.0)
+    extra = with_value(GOOD, f"{F}.new_metric", 1.0)
     assert failed(reproduction_checks(extra, GOOD, 0.02)) == []
 
 
 def test_format_table_lists_every_check():
-    checks = run_gate(with_value(GOOD, "test.fclf.flip_success_linear", 0.1), GATE)
+    checks = run_gate(with_value(GOOD, f"{F}.flip_success_linear", 0.1), GATE)
     table = format_table(checks).splitlines()
     assert table[0].split() == ["check", "value", "required", "result"]
     assert len(table) == 1 + len(checks)
-    row = next(line for line in table if line.startswith("test.fclf.flip_success_linear"))
+    row = next(line for line in table if line.startswith(f"{F}.flip_success_linear"))
     assert "0.1000" in row and ">= 0.6" in row and row.rstrip().endswith("FAIL")
-    preservation = next(line for line in table if line.startswith("test.fclf.preservation"))
+    preservation = next(line for line in table if line.startswith(f"{F}.preservation"))
     assert preservation.rstrip().endswith("ok")
 
 
@@ -181,24 +193,24 @@ def run_cli(tmp_path, metrics: dict, reference: dict | None = None):
 def test_cli_passes_with_a_table(tmp_path):
     result = run_cli(tmp_path, GOOD, reference=GOOD)
     assert result.exit_code == 0, result.output
-    assert "check" in result.stdout and "test.fclf.flip_success_linear" in result.stdout
+    assert "check" in result.stdout and f"{F}.flip_success_linear" in result.stdout
     assert "reproduce (all metrics)" in result.stdout
     assert "gate: passed" in result.stdout
     assert "FAIL" not in result.output
 
 
 def test_cli_fails_naming_the_failed_check(tmp_path):
-    result = run_cli(tmp_path, with_value(GOOD, "test.fclf.preservation_linear", 0.2))
+    result = run_cli(tmp_path, with_value(GOOD, f"{F}.preservation_linear", 0.2))
     assert result.exit_code == 1
-    assert "test.fclf.preservation_linear" in result.stdout and "FAIL" in result.stdout
-    assert "gate: FAILED: test.fclf.preservation_linear" in result.stderr
+    assert f"{F}.preservation_linear" in result.stdout and "FAIL" in result.stdout
+    assert f"gate: FAILED: {F}.preservation_linear" in result.stderr
     assert "flip_success" not in result.stderr
 
 
 def test_cli_fails_when_the_reference_is_not_reproduced(tmp_path):
-    result = run_cli(tmp_path, with_value(GOOD, "test.fclf.movement", 0.5), reference=GOOD)
+    result = run_cli(tmp_path, with_value(GOOD, f"{F}.movement", 0.5), reference=GOOD)
     assert result.exit_code == 1
-    assert "FAILED: reproduce test.fclf.movement, reproduce (all metrics)" in result.stderr
+    assert f"FAILED: reproduce {F}.movement, reproduce (all metrics)" in result.stderr
 
 
 def test_cli_reports_a_missing_metrics_file(tmp_path):

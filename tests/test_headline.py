@@ -17,74 +17,104 @@ from fclf.evaluate.headline import headline, round_floats
 REPO = Path(__file__).resolve().parents[1]
 
 
-def method_block(cf: float | None, collapsed: bool = False) -> dict:
+def method_block(cf: float | None, collapsed: bool = False, role: str = "peer") -> dict:
     return {
+        "role": role,
         "flip_success_linear": 0.712345678,
         "preservation_linear": 0.94691234,
-        "identity_top1": 0.63812,
+        "success_linear": 0.6612345,
+        "identity_top1_target": 0.63812,
         "counterfactual_relative_error": cf,
-        "noop": {"cosine": 0.98861, "movement": 0.057, "movement_ratio": 0.2487856},
+        "noop": {"cosine": 1.0, "movement": 0.0, "movement_ratio": 0.0},
+        "off_manifold": 1.0523456,
+        "overshoot_rate": 0.0091234,
         "collapsed": collapsed,
+        "realistic": True,
         "collapse_reasons": ["x"] if collapsed else [],
-        "silhouette_by_target": -0.0054991194,
         "mean_step": 0.0230690119852,
+        "curve": {"pareto_area_linear": 0.80712},
         "intervals": {"flip_success_linear": [0.7, 0.72]},
     }
 
 
-def transfer_metrics(synthetic: bool = True, collapsed_val: bool = False) -> dict:
+def transfer_metrics(synthetic: bool = True, collapsed_val: bool = False,
+                     verdict: str | None = "win") -> dict:
     def cf(value: float) -> float | None:
         return value if synthetic else None
 
-    def split(collapsed: bool) -> dict:
+    def mode(collapsed: bool) -> dict:
         return {
             "num_samples": 100,
-            "fclf": method_block(cf(0.63098765), collapsed),
-            "baseline_mean_direction": method_block(cf(0.96412345)),
-            "baseline_conditional_direction": method_block(cf(1.2011)),
-            **({"oracle": method_block(0.0)} if synthetic else {}),
+            "best_baseline": "code_line",
+            "fclf": method_block(cf(0.49798765), collapsed, "fclf"),
+            "code_line": method_block(cf(0.58912345)),
+            "mean_direction": method_block(cf(0.7961)),
+            **({"oracle": method_block(0.0, role="oracle"),
+                "reference": method_block(0.158, role="reference")} if synthetic else {}),
+            "seeds": {"counterfactual_relative_error_spread": [cf(0.4891), cf(0.49798765)],
+                      "verdict": verdict},
         }
 
-    return {"judge": {}, "calibration": {}, "val": split(collapsed_val), "test": split(False)}
+    return {"judge": {}, "peers": {},
+            "val": {"told": mode(collapsed_val), "blind": mode(collapsed_val)},
+            "test": {"told": mode(False), "blind": mode(False)}}
 
 
 def test_headline_keys_and_rounding() -> None:
     shown = headline(transfer_metrics())
-    assert set(shown) == {"test", "val"}
-    assert set(shown["test"]) == {
-        "flip_success_linear", "preservation_linear", "identity_top1",
-        "counterfactual_relative_error", "noop_movement_ratio", "collapsed",
-        "silhouette_by_target", "mean_step", "best_baseline_counterfactual_relative_error",
-    }
-    assert set(shown["val"]) == {"counterfactual_relative_error", "collapsed",
-                                 "flip_success_linear", "preservation_linear"}
-    assert shown["val"]["flip_success_linear"] == 0.7123  # the val block's own numbers
-    test = shown["test"]
-    assert test["flip_success_linear"] == 0.7123
-    assert test["noop_movement_ratio"] == 0.2488
-    assert test["silhouette_by_target"] == -0.0055
-    assert test["mean_step"] == 0.0231
-    assert test["counterfactual_relative_error"] == 0.631
-    assert test["best_baseline_counterfactual_relative_error"] == 0.9641  # not the oracle's 0
-    assert test["collapsed"] is False and shown["val"]["collapsed"] is False
+    assert set(shown) == {"test", "val"} and set(shown["test"]) == {"told", "blind"}
+    told = shown["test"]["told"]
+    assert set(told) == {
+        "counterfactual_relative_error", "flip_success_linear", "preservation_linear",
+        "success_linear", "identity_top1_target", "noop_movement_ratio", "off_manifold",
+        "overshoot_rate", "collapsed", "realistic", "mean_step",
+        "best_baseline_counterfactual_relative_error", "best_baseline_success_linear",
+        "reference_counterfactual_relative_error", "seed_min_counterfactual_relative_error",
+        "seed_max_counterfactual_relative_error", "beats_best_baseline_every_seed"}
+    assert set(shown["test"]["blind"]) == {"counterfactual_relative_error",
+                                           "flip_success_linear", "preservation_linear",
+                                           "noop_movement_ratio"}
+    assert set(shown["val"]["told"]) == {
+        "counterfactual_relative_error", "flip_success_linear", "preservation_linear",
+        "success_linear", "identity_top1_target", "pareto_area_linear", "collapsed",
+        "realistic"}
+    assert shown["val"]["told"]["pareto_area_linear"] == 0.8071
+    assert told["flip_success_linear"] == 0.7123
+    assert told["off_manifold"] == 1.0523 and told["mean_step"] == 0.0231
+    assert told["counterfactual_relative_error"] == 0.498
+    assert told["best_baseline_counterfactual_relative_error"] == 0.5891  # val's pick, not min
+    assert told["reference_counterfactual_relative_error"] == 0.158
+    assert (told["seed_min_counterfactual_relative_error"],
+            told["seed_max_counterfactual_relative_error"]) == (0.4891, 0.498)
+    assert told["beats_best_baseline_every_seed"] is True
+    assert told["collapsed"] is False and told["realistic"] is True
     json.dumps(shown)  # plain JSON
+
+
+def test_a_verdict_the_seeds_do_not_all_support_is_not_a_win() -> None:
+    for verdict, shown in (("undecided", False), ("loss", False), (None, None)):
+        told = headline(transfer_metrics(verdict=verdict))["test"]["told"]
+        assert told["beats_best_baseline_every_seed"] is shown
 
 
 def test_headline_on_real_data_keeps_nulls() -> None:
     shown = headline(transfer_metrics(synthetic=False, collapsed_val=True))
-    assert shown["test"]["counterfactual_relative_error"] is None
-    assert shown["test"]["best_baseline_counterfactual_relative_error"] is None
-    assert shown["val"]["counterfactual_relative_error"] is None
-    assert shown["val"]["collapsed"] is True
+    told = shown["test"]["told"]
+    for key in ("counterfactual_relative_error", "best_baseline_counterfactual_relative_error",
+                "reference_counterfactual_relative_error",
+                "seed_min_counterfactual_relative_error"):
+        assert told[key] is None, key
+    assert told["best_baseline_success_linear"] == 0.6612
+    assert shown["val"]["told"]["collapsed"] is True
 
 
 def test_headline_of_committed_metrics() -> None:
     committed = json.loads((REPO / "metrics" / "transfer.json").read_text())
     shown = headline(committed)
-    values = [v for block in shown.values() for v in block.values()]
+    values = [v for modes in shown.values() for block in modes.values() for v in block.values()]
     assert all(v is None or isinstance(v, bool) or round(v, 4) == v for v in values)
-    assert shown["test"]["flip_success_linear"] == round(
-        committed["test"]["fclf"]["flip_success_linear"], 4)
+    assert shown["test"]["told"]["flip_success_linear"] == round(
+        committed["test"]["told"]["fclf"]["flip_success_linear"], 4)
 
 
 def test_round_floats_rounds_floats_only() -> None:
@@ -123,10 +153,10 @@ def row(rev: str, name: str | None, data: dict | None, experiments=None, error=N
 def fake_exp_show() -> list[dict]:
     fixed = headline(transfer_metrics())
     collapsed = headline(transfer_metrics())
-    collapsed["test"]["collapsed"] = True
+    collapsed["test"]["told"]["collapsed"] = True
     val_only = headline(transfer_metrics(collapsed_val=True))
-    flat = {f"{split}.{key}": value for split, block in fixed.items()
-            for key, value in block.items()}
+    flat = {f"{split}.{mode}.{key}": value for split, modes in fixed.items()
+            for mode, block in modes.items() for key, value in block.items()}
     experiments = [
         {"revs": [row("a" * 40, "collapsed-contrastive-lambda-0-with-a-long-name", collapsed)],
          "name": "collapsed", "executor": None},
@@ -151,8 +181,8 @@ def test_compare_table_fits_100_columns_and_flags_collapse() -> None:
     collapsed = next(v for k, v in by_name.items() if k.startswith("collapsed"))
     assert collapsed.rstrip().endswith("COLLAPSED")
     assert by_name["val-only"].rstrip().endswith("COLLAPSED(val)")
-    assert by_name["fixed"].split()[1:] == ["0.712", "0.947", "0.631", "0.638", "0.249",
-                                            "0.631", "no"]
+    assert by_name["fixed"].split()[1:] == ["0.712", "0.947", "0.498", "0.498", "0.638",
+                                            "0.498", "no"]
     assert by_name["flat"].split()[1:] == by_name["fixed"].split()[1:]  # dotted keys read too
     assert "no headline.json" in by_name["workspace"]
     assert "ReproductionError" in by_name["failed"]
@@ -167,7 +197,7 @@ def test_compare_selects_named_experiments() -> None:
     with pytest.raises(FclfError, match="no experiment named 'nope'"):
         collect_runs(fake_exp_show(), ["nope"])
     table = format_table(runs)
-    assert len(table.splitlines()) == 1 + 3 + 2  # header, runs, legend
+    assert len(table.splitlines()) == 1 + 3 + 3  # header, runs, legend
 
 
 def test_compare_outside_a_dvc_repository(tmp_path: Path, monkeypatch) -> None:

@@ -1,7 +1,7 @@
 """The plot stage and its figures, on small fake evaluation artifacts in the evaluation's format.
 
-Fakes: metrics/transfer.json ({"judge", "calibration", "val", "test"}, one block
-per method per split), eval/edits.npz (edited_/judge_after_/nearest_real_<method>)
+Fakes: metrics/transfer.json ({"judge", "peers", "val", "test"}, a told and a blind
+block per split, one block per editor in each), eval/edits.npz (edited_/judge_after_/nearest_real_<method>)
 and metrics/curves_<split>.csv; synthetic-looking (with the oracle and ground
 truth) or real-looking (neither), healthy or with chosen methods collapsed.
 """
@@ -54,7 +54,7 @@ from fclf.plotting.view import robust_limits
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "stages" / "plot.py"
 NAMES = ("Smiling", "Young", "Male", "Eyeglasses", "Mustache")
-BASELINES = ("baseline_mean_direction", "baseline_conditional_direction")
+BASELINES = ("mean_direction", "conditional_direction")
 SYNTHETIC = ("oracle", "fclf", *BASELINES)
 REAL = ("fclf", *BASELINES)
 PNGS = ("pca_real.png", "pca_edited.png", "trajectories.png", "transfer_bars.png",
@@ -121,14 +121,16 @@ def _block(i: int, collapsed: bool, real: bool) -> dict:
         "flip_success_mlp": 0.75 - 0.1 * i, "preservation_mlp": 0.88,
         "flip_success_mlp_per_attribute": per, "preservation_mlp_per_attribute": keep,
         **truth,
-        "identity_cosine": 0.8, "identity_top1": 0.6, "identity_top1_unedited": 0.7,
+        "identity_cosine": 0.8, "identity_top1_target": 0.6, "identity_top1_source": 0.65,
+        "identity_top1_source_unedited": 0.7, "off_manifold": 1.05, "overshoot_rate": 0.01,
+        "realistic": True, "realism_reasons": [],
         "distinct_fraction": 0.02 if collapsed else 0.9, "neighbourhood_preservation": 0.7,
         "coverage": 0.1 if collapsed else 0.8, "density": 0.7, "silhouette_by_target": 0.0,
         "rank_ratio": 0.05 if collapsed else 0.8, "movement": 0.3, "mean_step": 0.03,
         "std_step": 0.01, "collapsed": collapsed,
         "collapse_reasons": ["distinct_fraction 0.020 < 0.5", "rank_ratio 0.050 < 0.25"]
         if collapsed else [],
-        "noop": {"cosine": 0.99, "movement": 0.01, "movement_ratio": 0.05},
+        "noop": {"cosine": 1.0, "movement": 0.0, "movement_ratio": 0.0},
         "curve": {"pareto_area_linear": 0.5, "pareto_area_mlp": 0.5},
         "intervals": {"flip_success_linear": [0.6 - 0.1 * i, 0.8 - 0.1 * i],
                       "preservation_linear": [0.88, 0.92]},
@@ -136,16 +138,18 @@ def _block(i: int, collapsed: bool, real: bool) -> dict:
 
 
 def fake_metrics(collapsed=(), real=False, n=N) -> dict:
-    def split() -> dict:
+    def mode() -> dict:
         methods = {m: _block(i, m in collapsed, real) for i, m in enumerate(_methods(real))}
-        return {"num_samples": n, "transfer_mode": "single", "identity_top1_unedited": 0.7,
+        return {"num_samples": n, "transfer_mode": "single",
+                "identity_top1_source_unedited": 0.7, "best_baseline": BASELINES[0],
                 **methods,
+                "fclf_seed1": {**_block(0, False, real), "collapsed": None},  # a light block
                 "comparisons": {f"fclf_minus_{m}": {"flip_success_linear": {
                     "difference": 0.1, "low": 0.0, "high": 0.2}} for m in methods if m != "fclf"}}
 
     return {"judge": {"fitted_on": "judge split", "rows": 100},
-            "calibration": {"split": "val", "target_movement": 0.3},
-            "val": split(), "test": split()}
+            "peers": {m: {"alpha": 1.0} for m in BASELINES},
+            "val": {"told": mode(), "blind": mode()}, "test": {"told": mode(), "blind": mode()}}
 
 
 def fake_curves(real=False, collapsed=()) -> pd.DataFrame:
@@ -159,7 +163,7 @@ def fake_curves(real=False, collapsed=()) -> pd.DataFrame:
                     "flip_success_linear": 0.1 + 0.3 * s / (1 + i),
                     "preservation_linear": 1 - 0.03 * s, "flip_success_mlp": 0.1 + 0.3 * s,
                     "preservation_mlp": 1 - 0.04 * s,
-                    "identity_top1": np.nan if m in collapsed else 0.7 - 0.1 * s,
+                    "overshoot_rate": np.nan if m in collapsed else 0.01 * s * s,
                     "counterfactual_cosine": truth,
                     "displacement_cosine": np.nan if real else (0.0 if s == 0 else 0.9 - 0.2 * i),
                 })
@@ -250,9 +254,9 @@ def test_missing_or_stale_inputs_fail_readably(tmp_path, case):
     expected = ["metrics/transfer.json", "evaluate-transfer"]
     if case == "no metrics":
         metrics.unlink()
-    elif case == "old metrics":  # the format before val/test: method blocks at the top
-        metrics.write_text(json.dumps({"split": "test", **fake_metrics()["test"]}))
-        expected.append("no 'test' block")
+    elif case == "old metrics":  # the format before told/blind: editor blocks under "test"
+        metrics.write_text(json.dumps({"test": fake_metrics()["test"]["told"]}))
+        expected.append("no 'test.told' block")
     elif case == "no curves":
         (tmp_path / "metrics" / "curves_test.csv").unlink()
         expected = ["metrics/curves_test.csv", "evaluate-transfer"]
@@ -272,7 +276,7 @@ def test_missing_or_stale_inputs_fail_readably(tmp_path, case):
 def _figures(collapsed=(), far=False, real=False) -> dict[str, Figure]:
     """Every per-method and shared figure the stage draws, built from fakes."""
     edits = edits_from_arrays(fake_edits(collapsed=collapsed, far=far, real=real))
-    blocks = method_blocks(fake_metrics(collapsed, real)["test"])
+    blocks = method_blocks(fake_metrics(collapsed, real)["test"]["told"])
     summaries = {m: CollapseSummary.from_block(m, b, edits.nearest_real[m])
                  for m, b in blocks.items()}
     plane = fit_plane(edits.sources)
@@ -290,8 +294,7 @@ def _figures(collapsed=(), far=False, real=False) -> dict[str, Figure]:
             flip_names(edits.source_attributes[rows], edits.targets[rows], NAMES),
             plane.axis_labels(), summaries, edits.size),
         "transfer_bars": figure_transfer_bars(blocks, NAMES, summaries),
-        "tradeoff_curves": figure_tradeoff_curves(curves[curves.split == "test"], summaries,
-                                                  identity_top1_unedited=0.7),
+        "tradeoff_curves": figure_tradeoff_curves(curves[curves.split == "test"], summaries),
     }
 
 
@@ -304,7 +307,7 @@ def _texts(artist) -> list[str]:
     return [t.get_text() for t in artist.findobj(Text)]
 
 
-@pytest.mark.parametrize("collapsed", [("baseline_mean_direction",), ("fclf",)])
+@pytest.mark.parametrize("collapsed", [("mean_direction",), ("fclf",)])
 def test_banners_only_on_the_panels_of_collapsed_methods(collapsed, tmp_path):
     (culprit,) = collapsed
     figures = _figures(collapsed)
@@ -366,7 +369,7 @@ def test_tradeoff_curves_say_when_there_is_no_ground_truth():
     panels = {ax.get_title().split(":")[0].split(" vs")[0]: ax for ax in real.axes}
     for truth in ("Displacement cosine", "Counterfactual cosine"):
         assert NO_TRUTH in _texts(panels[truth]) and not panels[truth].lines, truth
-    for drawn in ("Flip success", "Identity top-1"):
+    for drawn in ("Flip success", "Overshoot rate"):
         assert NO_TRUTH not in _texts(panels[drawn])
         assert len(panels[drawn].lines) >= len(REAL), drawn
 
@@ -404,8 +407,8 @@ def test_names_tables_and_sampling():
         "+Young, \u2212Male", "no flip"]
     colours = CategoryColours.top(["a", "b", "b", "c"], max_categories=2)
     assert colours.categories == ("b", "a") and colours.colour_of("c") == colours.other
-    blocks = method_blocks(fake_metrics()["test"])
-    assert list(blocks) == list(SYNTHETIC)  # 'comparisons' and scalars are not methods
+    blocks = method_blocks(fake_metrics()["test"]["told"])
+    assert list(blocks) == list(SYNTHETIC)  # 'comparisons', scalars, light blocks are left out
     assert list(transfer_table(blocks, NAMES).series[:2]) == ["overall | oracle", "overall | fclf"]
     assert diversity_table(blocks).shape == (len(SYNTHETIC), len(DIVERSITY_COLUMNS))
     pca = pca_table({"fclf": np.zeros((3, 2)), "oracle": np.ones((3, 2))}, ["a", "b", "c"])
@@ -437,19 +440,20 @@ def test_bad_artifacts_metrics_and_logs(tmp_path):
     with pytest.raises(DataError, match="targets has shape"):
         edits_from_arrays(arrays)
     metrics = fake_metrics()
-    with pytest.raises(DataError, match="m.json: no 'test' block"):
+    with pytest.raises(DataError, match="m.json: no 'test.told' block"):
         split_metrics({"judge": {}}, "test", "m.json")
     with pytest.raises(DataError, match="older evaluation"):
-        split_metrics(metrics["test"], "test", "m.json")  # method blocks at the top level
+        split_metrics({"test": metrics["test"]["told"]}, "test", "m.json")  # no modes
     with pytest.raises(DataError, match="no 'fclf'"):
         method_blocks({"num_samples": 3})
-    broken = json.loads(json.dumps(metrics["test"]))
-    del broken["baseline_mean_direction"]["flip_success_mlp"]
-    with pytest.raises(DataError, match="baseline_mean_direction block lacks flip_success_mlp"):
+    told = metrics["test"]["told"]
+    broken = json.loads(json.dumps(told))
+    del broken["mean_direction"]["flip_success_mlp"]
+    with pytest.raises(DataError, match="mean_direction block lacks flip_success_mlp"):
         method_blocks(broken)
     edits = edits_from_arrays(fake_edits(real=True))
     with pytest.raises(DataError, match="no edits of oracle"):
-        check_same_run(metrics["test"], method_blocks(metrics["test"]), edits, "m", "e")
+        check_same_run(told, method_blocks(told), edits, "m", "e")
     curves, notes = read_training_curves(tmp_path / "absent")
     assert curves == {} and notes
     (tmp_path / "train").mkdir()

@@ -16,7 +16,7 @@ from fclf.data.embeddings_io import write_split
 from fclf.data.synthetic import generate_world
 from fclf.data.truth import write_truth
 from fclf.evaluate.protocol import protocol_arrays
-from fclf.evaluate.targets import sample_targets
+from fclf.evaluate.request import apply_request, sample_requests
 
 SIZES = {"train": 150, "val": 20, "test": 60, "judge": 80}
 
@@ -34,10 +34,13 @@ def workspace(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     write_truth(data / "truth.npz", truth)
     test = splits["test"]
     index = np.arange(len(test))
-    targets = sample_targets(test.attributes, "single", 0)
+    request = sample_requests(test.attributes, "single", 0)
+    targets = apply_request(request, test.attributes)
     (root / "eval").mkdir()
-    np.savez(root / "eval" / "protocol_test.npz",
-             **protocol_arrays("test", index, test.attributes, targets, DEFAULT_ATTRIBUTES))
+    for mode in ("told", "blind"):
+        np.savez(root / "eval" / f"protocol_test_{mode}.npz",
+                 **protocol_arrays("test", mode, index, request, test.attributes,
+                                   DEFAULT_ATTRIBUTES))
     params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
     params["eval"].update({"bootstrap_resamples": 50, "curve_samples": 40})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -48,8 +51,9 @@ def run(root: Path, edits: dict, *extra: str):
     np.savez(root / "edits.npz", **edits)
     return CliRunner().invoke(app, [
         "score", "--edits", str(root / "edits.npz"), "--split", "test",
-        "--protocol", str(root / "eval" / "protocol_test.npz"),
+        "--protocol", str(root / "eval" / "protocol_test_told.npz"),
         "--embeddings", str(root / "data" / "embeddings"),
+        "--judge", str(root / "no-judge.pt"),  # not there: fitted on the judge split
         "--params", str(root / "params.yaml"), *extra,
     ])
 
@@ -61,8 +65,26 @@ def test_the_true_counterfactual_passes_with_json(workspace) -> None:
     start = result.output.index("{")
     block = json.loads(result.output[start:result.output.rindex("}") + 1])
     assert block["gate"] == {"passed": True, "failed": []}
-    assert block["edits"]["counterfactual_relative_error"] < 1e-4
-    assert "oracle" in block
+    assert block["told"]["edits"]["counterfactual_relative_error"] < 1e-4
+    assert "oracle" in block["told"]
+
+
+def test_blind_edits_are_scored_beside_told_ones_and_not_gated(workspace) -> None:
+    root, cf, sources = workspace
+    np.savez(root / "blind.npz", edited=sources, noop=sources)  # a blind editor that gave up
+    result = run(root, {"edited": cf, "noop": sources}, "--blind-edits",
+                 str(root / "blind.npz"), "--json")
+    assert result.exit_code == 0, result.output
+    block = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
+    assert block["blind"]["edits"]["counterfactual_relative_error"] == pytest.approx(1.0)
+    assert block["told"]["edits"]["counterfactual_relative_error"] < 1e-4
+
+
+def test_edits_without_a_noop_fail_the_gate(workspace) -> None:
+    root, cf, _ = workspace
+    result = run(root, {"edited": cf})
+    assert result.exit_code == 1
+    assert "edits.noop.movement_ratio" in result.output
 
 
 def test_not_editing_fails_the_gate_with_exit_code_1(workspace) -> None:
@@ -84,6 +106,7 @@ def test_missing_protocol_says_which_stage_writes_it(workspace, tmp_path) -> Non
     np.savez(tmp_path / "e.npz", edited=cf)
     result = CliRunner().invoke(app, [
         "score", "--edits", str(tmp_path / "e.npz"), "--protocol", str(tmp_path / "none.npz"),
+        "--judge", str(tmp_path / "no-judge.pt"),
         "--embeddings", str(root / "data" / "embeddings"), "--params", str(root / "params.yaml"),
     ])
     assert result.exit_code == 2

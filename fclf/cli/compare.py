@@ -158,10 +158,11 @@ def format_table(runs: Sequence[Run]) -> str:
                       for _, where, key in COLUMNS]
             cells.append(_flag(run.headline))
         lines.append(" ".join(cells).rstrip())
-    lines.append("flip/keep: linear judge, test, told; cf error: counterfactual relative error "
-                 "(test, told;")
-    lines.append("blind: the editor reads the source); id@1: identity among the target "
-                 "attributes; val score: val cf error")
+    lines.append("test, told mode: flip/keep (linear judge), cf error (counterfactual relative"
+                 " error),")
+    lines.append("id@1 (identity among people with the target attributes); blind: cf error when"
+                 " the editor")
+    lines.append("reads the source itself; val score: val cf error (lower is better)")
     return "\n".join(lines)
 
 

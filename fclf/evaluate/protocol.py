@@ -272,7 +272,9 @@ def _score_mode(ctx: SplitContext, entries: list[Entry], mode: str, fractions: l
         editor = entry.editors.get(mode)
         if editor is None or (entry.role == "oracle" and mode != "told"):
             continue  # the oracle knows the labels: its told block stands for both modes
-        source = ctx.source_attributes if mode == "told" else editor.read(ctx.sources)
+        # blind: the editor's own reading (edits made elsewhere keep theirs to themselves)
+        reads = mode != "told" and not isinstance(editor, FixedEdits)
+        source = editor.read(ctx.sources) if reads else ctx.source_attributes
         batch = EditBatch(ctx.sources, ctx.index, np.asarray(source, np.int8),
                           apply_request(ctx.request, source))
         edited, steps = editor.end(batch)
