@@ -268,7 +268,7 @@ class EvalConfig:
         0.9, PROB, "collapsed if silhouette_by_target is above this"
     )
     max_off_manifold: float = _leaf(
-        1.5, POSITIVE, "unrealistic if off_manifold (Mahalanobis energy of edits / of their"
+        1.25, POSITIVE, "unrealistic if off_manifold (Mahalanobis energy of edits / of their"
         " sources) is above this",
     )
     max_overshoot_rate: float = _leaf(

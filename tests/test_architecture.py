@@ -136,5 +136,15 @@ def test_stage_deps_cover_every_fclf_module_the_stage_imports(stage: str) -> Non
 
 
 def test_stage_names_are_the_designed_ones() -> None:
-    assert list(stage_specs()) == ["embed", "clean-checkpoints", "train", "evaluate-transfer",
-                                   "plot"]
+    assert list(stage_specs()) == ["embed", "fit-judge", "train-baselines", "clean-checkpoints",
+                                   "train", "evaluate-transfer", "plot"]
+
+
+def test_the_peers_never_depend_on_fclf_models() -> None:
+    """FCLF experiments must reuse the judge and the tuned peers from DVC's cache."""
+    for stage in ("fit-judge", "train-baselines"):
+        spec = stage_specs()[stage]
+        assert not any(d.startswith(("models/fclf", "models/replicates", "fclf/train",
+                                     "fclf/model")) for d in spec["deps"]), stage
+        assert not {"loss", "train", "model", "flow"} & {p.split(".")[0]
+                                                          for p in spec.get("params", [])}

@@ -79,15 +79,21 @@ def test_celeba_source_runs_the_whole_pipeline(tmp_path: Path) -> None:
 
     transfer = pipeline.json("metrics/transfer.json")
     check_transfer_metrics(transfer, ATTRIBUTES, synthetic=False)
-    assert transfer["test"]["num_samples"] == ROWS["test"]
-    assert 0.0 <= transfer["test"]["fclf"]["identity_top1"] <= 1.0
+    told = transfer["test"]["told"]
+    assert told["num_samples"] == ROWS["test"]
+    # identity among the person's real photos with the target attributes, where there are any
+    top1 = told["fclf"]["identity_top1_target"]
+    assert top1 is None or 0.0 <= top1 <= 1.0
+    assert told["fclf"]["identity_scored_fraction"] <= 1.0
+    assert "reference" not in told and "oracle" not in told  # both need the truth
 
     table = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
     runs = [rev for row in table for exp in row.get("experiments") or [] for rev in exp["revs"]]
     (run,) = [rev for rev in runs if rev["name"] == "celeba"]
     assert run["data"]["params"]["params.yaml"]["data"]["data"]["source"] == "celeba"
-    headline = run["data"]["metrics"]["metrics/headline.json"]["data"]["test"]
+    headline = run["data"]["metrics"]["metrics/headline.json"]["data"]["test"]["told"]
     assert headline.get("counterfactual_relative_error") is None  # real data: no ground truth
+    assert headline.get("reference_counterfactual_relative_error") is None
 
     # The experiment's results are in the workspace: nothing is left to run.
     done = pipeline.dvc("repro")

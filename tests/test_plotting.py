@@ -1,9 +1,10 @@
 """The plot stage and its figures, on small fake evaluation artifacts in the evaluation's format.
 
 Fakes: metrics/transfer.json ({"judge", "peers", "val", "test"}, a told and a blind
-block per split, one block per editor in each), eval/edits.npz (edited_/judge_after_/nearest_real_<method>)
-and metrics/curves_<split>.csv; synthetic-looking (with the oracle and ground
-truth) or real-looking (neither), healthy or with chosen methods collapsed.
+block per split, one block per editor in each), eval/edits.npz
+(edited_/judge_after_/nearest_real_<method>) and metrics/curves_<split>.csv;
+synthetic-looking (with the oracle and ground truth) or real-looking (neither),
+healthy or with chosen methods collapsed.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ train:
   learning_rate: 0.001
   batch_size: 64
   epochs: 2
+  replicates: 1
   device: cpu
 loss:
   objective: contrastive
@@ -93,8 +94,8 @@ def run_train_killed_after(cwd: Path, epoch: int) -> subprocess.CompletedProcess
     return done
 
 
-def weights(cwd: Path) -> dict[str, torch.Tensor]:
-    field, _, _ = load_model(cwd / "models" / "fclf.pt")
+def weights(cwd: Path, model: str = "fclf.pt") -> dict[str, torch.Tensor]:
+    field, _, _ = load_model(cwd / "models" / model)
     return field.state_dict()
 
 
@@ -211,3 +212,24 @@ def test_ctrl_c_says_that_rerunning_resumes_and_it_does(tmp_path):
     assert "Traceback" not in done.stderr
     resumed = run_stage(tmp_path, "train")
     assert "resumed" in resumed.stdout and "epoch 2/2" in resumed.stdout
+
+
+def test_replicates_are_the_same_run_with_the_next_seeds(tmp_path):
+    """train.replicates = 2 adds models/replicates/fclf_seed1.pt: exactly the model a run with
+    train.seed = 1 makes; the main model is unchanged by asking for replicates."""
+    both, seed1, single = (tmp_path / name for name in ("both", "seed1", "single"))
+    both.mkdir()
+    (both / "params.yaml").write_text(PARAMS.replace("replicates: 1", "replicates: 2"))
+    run_stage(both, "embed")
+    for cwd, text in ((seed1, PARAMS.replace("  replicates: 1", "  replicates: 1\n  seed: 1")),
+                      (single, PARAMS)):
+        shutil.copytree(both / "data", cwd / "data")
+        (cwd / "params.yaml").write_text(text)
+    done = run_stage(both, "train")
+    assert "replicate with train.seed = 1" in done.stdout
+    run_stage(seed1, "train")
+    run_stage(single, "train")
+    assert same_weights(weights(both, "replicates/fclf_seed1.pt"), weights(seed1))
+    assert same_weights(weights(both), weights(single))
+    assert not same_weights(weights(both), weights(seed1))
+    assert [p.name for p in (single / "models" / "replicates").iterdir()] == []

@@ -18,14 +18,13 @@ import pytest
 from fclf.attributes import DEFAULT_ATTRIBUTES
 from fclf.config import EvalConfig, GateConfig
 from fclf.data.synthetic import generate_world
+from fclf.evaluate import cheaters
 from fclf.evaluate.editors import EditBatch, FixedEdits, slerp
 from fclf.evaluate.gate import threshold_checks
-from fclf.evaluate.metrics import combination_labels
 from fclf.evaluate.peers.base import TrainData
 from fclf.evaluate.peers.lines import CodeLine
-from fclf.evaluate.probes import AttributeProbes
 from fclf.evaluate.protocol import ProtocolSettings, Yardstick, score_external
-from fclf.evaluate.request import apply_request, requested, sample_requests
+from fclf.evaluate.request import apply_request, sample_requests
 from fclf.evaluate.selection import SelectionRule, rank
 
 SIZES = {"train": 300, "val": 40, "test": 120, "judge": 150}
@@ -52,11 +51,6 @@ def world():
     return splits, truth, request, targets, cf, yardstick
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
 def score(world, edited, noop=None, with_truth=True) -> dict:
     """The told-mode blocks of `fclf score` for these edits (the oracle beside them)."""
     splits, truth, request, *_, yardstick = world
@@ -64,7 +58,7 @@ def score(world, edited, noop=None, with_truth=True) -> dict:
     rows = np.arange(len(test))
     counterfactual = (lambda r, t: truth.counterfactual("test", r, t)) if with_truth else None
     noop = test.embeddings if noop is None else noop
-    edits = FixedEdits(rows, unit(edited), None, noop)
+    edits = FixedEdits(rows, cheaters.unit(edited), None, noop)
     return score_external({"told": edits}, splits["train"], yardstick, "test", test, rows,
                           request, counterfactual, SETTINGS).metrics["told"]
 
@@ -78,22 +72,6 @@ def verdict(blocks: dict) -> tuple[bool, list[str]]:
         block.get("realism_reasons") or [])
 
 
-def prototypes(world) -> np.ndarray:
-    """(N, d): each edit's target-class mean of real train points (nearest code if absent)."""
-    splits, _, _, targets, *_ = world
-    train = splits["train"]
-    codes = combination_labels(train.attributes)
-    wanted = combination_labels(targets)
-    out = np.empty((len(wanted), train.embeddings.shape[1]))
-    for code in np.unique(wanted):
-        pool = codes == code
-        if not pool.any():  # the code closest in Hamming distance
-            hamming = [bin(int(c) ^ int(code)).count("1") for c in codes]
-            pool = codes == codes[int(np.argmin(hamming))]
-        out[wanted == code] = train.embeddings[pool].mean(axis=0)
-    return out
-
-
 def honest_peer(world) -> np.ndarray:
     """An honest editor that is not the truth: the line per code pair (train means)."""
     splits, _, _, targets, *_ = world
@@ -103,26 +81,9 @@ def honest_peer(world) -> np.ndarray:
     return CodeLine(TrainData.of(splits["train"]), 20.0, 1.0).end(batch)[0]
 
 
-def noise(shape, norm: float, seed: int) -> np.ndarray:
-    n = np.random.default_rng(seed).standard_normal(shape)
-    return norm * n / np.linalg.norm(n, axis=1, keepdims=True)
-
-
-def probe_walk(world, margin: float) -> np.ndarray:
-    """Walk each requested attribute along a class-balanced train probe's normal (the judge's
-    recipe, fitted on train) until the probe reads it at `margin` (or -margin)."""
-    splits, _, request, targets, *_ = world
-    probes = AttributeProbes.from_split(splits["train"], c=0.01, class_weight="balanced")
-    x = splits["test"].embeddings.astype(np.float64).copy()
-    asked = requested(request)
-    sign = np.where(targets == 1, 1.0, -1.0) * asked
-    w = probes.weights / np.linalg.norm(probes.weights, axis=1, keepdims=True)
-    scale = np.linalg.norm(probes.weights, axis=1)
-    for _ in range(50):  # walk, renormalise, repeat: converges to the margin on the sphere
-        short = (margin - sign * probes.logits(x)) * asked
-        x += (short * sign / scale) @ w
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32)
+def train_arrays(world):
+    train = world[0]["train"]
+    return train.embeddings, train.attributes
 
 
 @pytest.mark.parametrize("with_truth", TRUTH)
@@ -159,7 +120,7 @@ def test_edits_without_a_noop_cannot_pass(world) -> None:
 
 def test_a_noop_that_moves_fails(world) -> None:
     cf, sources = world[4], world[0]["test"].embeddings
-    wobbly = unit(sources + noise(sources.shape, 0.05, 9))
+    wobbly = cheaters.with_noise(sources, 0.05, 9)
     caught, why = verdict(score(world, cf, noop=wobbly))
     assert caught and "noop.movement_ratio" in why
 
@@ -167,36 +128,22 @@ def test_a_noop_that_moves_fails(world) -> None:
 @pytest.mark.parametrize("with_truth", TRUTH)
 @pytest.mark.parametrize("pull", [0.5, 0.85, 1.0])
 def test_prototype_pulls_are_caught(world, pull: float, with_truth) -> None:
-    sources = world[0]["test"].embeddings
-    edited = (1 - pull) * sources + pull * prototypes(world)
+    edited = cheaters.prototype_pull(world[0]["test"].embeddings, *train_arrays(world),
+                                     world[3], pull)
     caught, why = verdict(score(world, edited, with_truth=with_truth))
     assert caught, f"pull {pull} passed: {why}"
 
 
 @pytest.mark.parametrize("with_truth", TRUTH)
 def test_prototype_plus_noise_is_caught(world, with_truth) -> None:
-    proto = unit(prototypes(world))
-    edited = proto + 0.3 * np.random.default_rng(0).standard_normal(proto.shape) / np.sqrt(
-        proto.shape[1])
+    edited = cheaters.prototype_noise(*train_arrays(world), world[3])
     caught, why = verdict(score(world, edited, with_truth=with_truth))
     assert caught, why
 
 
 @pytest.mark.parametrize("with_truth", TRUTH)
 def test_snapping_to_a_few_real_points_per_target_is_caught(world, with_truth) -> None:
-    splits, _, _, targets, *_ = world
-    sources = splits["test"].embeddings
-    rng = np.random.default_rng(1)
-    codes = combination_labels(splits["train"].attributes)
-    wanted = combination_labels(targets)
-    edited = np.empty_like(sources)
-    for code in np.unique(wanted):
-        pool = np.flatnonzero(codes == code)
-        if len(pool) == 0:
-            pool = np.arange(len(codes))
-        chosen = rng.choice(pool, size=min(3, len(pool)), replace=False)
-        rows = np.flatnonzero(wanted == code)
-        edited[rows] = splits["train"].embeddings[rng.choice(chosen, size=len(rows))]
+    edited = cheaters.snap(*train_arrays(world), world[3])
     caught, why = verdict(score(world, edited, with_truth=with_truth))
     assert caught, why
 
@@ -204,16 +151,16 @@ def test_snapping_to_a_few_real_points_per_target_is_caught(world, with_truth) -
 @pytest.mark.parametrize("with_truth", TRUTH)
 def test_pure_noise_is_caught(world, with_truth) -> None:
     sources = world[0]["test"].embeddings
-    caught, why = verdict(score(world, sources + noise(sources.shape, 2.0, 2),
-                                with_truth=with_truth))
+    caught, why = verdict(score(world, cheaters.pure_noise(sources), with_truth=with_truth))
     assert caught, why
 
 
 CHEATS = {
-    "honest + noise 0.3": lambda w: honest_peer(w) + noise(w[4].shape, 0.3, 3),
-    "truth + noise 0.3": lambda w: w[4] + noise(w[4].shape, 0.3, 4),
-    "truth walked 2x": lambda w: slerp(w[0]["test"].embeddings, w[4], 2.0),
-    "probe walk to margin 10": lambda w: probe_walk(w, 10.0),
+    "honest + noise 0.3": lambda w: cheaters.with_noise(honest_peer(w), 0.3, 3),
+    "truth + noise 0.3": lambda w: cheaters.with_noise(w[4], 0.3, 4),
+    "truth walked 2x": lambda w: cheaters.overshoot(w[0]["test"].embeddings, w[4], 2.0),
+    "probe walk to margin 10": lambda w: cheaters.probe_walk(
+        w[0]["test"].embeddings, *train_arrays(w), DEFAULT_ATTRIBUTES, w[2], w[3], 10.0),
 }
 
 
@@ -259,7 +206,7 @@ def test_overshoot_is_worse_than_the_truth_and_shows_as_a_drop(world) -> None:
     assert twice["displacement_cosine"] > 0.95  # the right direction, just too far
     assert twice["counterfactual_cosine"] < exact["counterfactual_cosine"] - 0.02
     rows = np.arange(len(sources))
-    result = score_external({"told": FixedEdits(rows, unit(cf), None, sources)},
+    result = score_external({"told": FixedEdits(rows, cheaters.unit(cf), None, sources)},
                             splits["train"], yardstick, "test", splits["test"], rows, request,
                             lambda r, t: truth.counterfactual("test", r, t), SETTINGS)
     curve = {r["strength"]: r for r in result.curves if r["method"] == "oracle"}

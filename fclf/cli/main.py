@@ -94,6 +94,56 @@ def bench_train_command(
     typer.echo(json.dumps(result, indent=2))
 
 
+@app.command("results")
+@exit_on_user_error
+def results_command(
+    metrics: Path = typer.Option(Path("metrics/transfer.json"), help="the evaluation's metrics"),
+    split: str = typer.Option("test", help="val | test"),
+) -> None:
+    """The Results tables of the README from metrics/transfer.json: every editor (told mode,
+    blind error beside it) with 95 % intervals, FCLF's seeds against the best baseline, and
+    FCLF's rank among its peers."""
+    from fclf.errors import FclfError
+    from fclf.evaluate.report import results_markdown
+
+    if not metrics.is_file():
+        raise FclfError(f"{metrics}: not found; run `dvc repro`")
+    data = json.loads(metrics.read_text(encoding="utf-8"))
+    if not isinstance((data.get(split) or {}).get("told"), dict):
+        raise FclfError(f"{metrics}: no '{split}.told' block; rerun the evaluate-transfer stage")
+    typer.echo(results_markdown(data, split))
+
+
+@app.command("thresholds")
+@exit_on_user_error
+def thresholds_command(
+    split: str = typer.Option("val", help="the split thresholds are chosen on: val"),
+    embeddings: Path = typer.Option(Path("data/embeddings"), help="folder with the splits"),
+    model: Path = typer.Option(Path("models/fclf.pt"), help="FCLF's model file"),
+    judge: Path = typer.Option(Path("models/judge.pt"), help="the fit-judge stage's file"),
+    peers: Path = typer.Option(Path("models/peers.pt"), help="the train-baselines stage's file"),
+    params: Path = typer.Option(Path("params.yaml"), help="params file (the eval thresholds)"),
+) -> None:
+    """Where honest editors (oracle, FCLF, the peers, the reference) and cheats (prototype
+    pulls, snapping, noise, overshoot, a probe walk) fall on val for every collapse and
+    realism measure, beside its threshold. Exit 1 if a threshold refuses an honest editor or
+    lets a cheat through."""
+    from fclf.cli.thresholds import format_rows, separation_problems, threshold_rows
+    from fclf.config import load_config
+    from fclf.errors import FclfError
+
+    if split == "test":
+        raise FclfError("--split test: thresholds are chosen on val; test only reports")
+    config = load_config(params)
+    rows = threshold_rows(config, embeddings, model, judge, peers, split)
+    typer.echo(format_rows(rows, config))
+    problems = separation_problems(rows, config)
+    for problem in problems:
+        typer.echo(f"thresholds: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 @app.command("compare")
 @exit_on_user_error
 def compare_command(
@@ -324,7 +374,7 @@ def transfer_command(
         None, help="folder with img_align_celeba/ (default: the embeddings' metadata)"
     ),
     out: Path | None = typer.Option(None, help="write a PNG strip of the path here"),
-    probe_c: float = typer.Option(1.0, help="probes' C (eval.probe_c, > 0)"),
+    probe_c: float = typer.Option(1.0, help="C of the read-out probes fitted on train (> 0)"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON on stdout"),
 ) -> None:
     """Edit attributes of one face with the trained flow; show each step as the probes'

@@ -78,7 +78,7 @@ class ProtocolSettings:
     collapse_min_density: float = 0.2
     collapse_max_density: float = 2.0
     collapse_max_silhouette: float = 0.9
-    max_off_manifold: float = 1.5
+    max_off_manifold: float = 1.25
     max_overshoot_rate: float = 0.05
     overshoot_quantile: float = 0.99
     neighbourhood_k: int = 10

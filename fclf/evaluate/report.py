@@ -75,3 +75,90 @@ def markdown_table(mode_metrics: dict, keys: tuple[str, ...] = HEADLINE) -> str:
             cells.append(cell)
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {b.get('collapsed')} |")
     return "\n".join(lines)
+
+
+def _cell(block: dict, key: str, intervals: bool = True) -> str:
+    value = _get(block, key)
+    if value is None:
+        return "-"
+    text = f"{value:.3f}"
+    interval = (block.get("intervals") or {}).get(key) if intervals else None
+    return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else text
+
+
+def _get(block: dict, dotted: str):
+    for key in dotted.split("."):
+        block = block.get(key) if isinstance(block, dict) else None
+    return block
+
+
+ROLE_ORDER = ("fclf", "peer", "reference", "oracle")
+
+
+def results_markdown(metrics: dict, split: str = "test") -> str:
+    """The README's Results: every editor in told mode with its blind error beside it, 95 %
+    intervals over identities, FCLF's seeds against the best baseline, and FCLF's rank."""
+    told, blind = metrics[split]["told"], metrics[split].get("blind") or {}
+    best = told.get("best_baseline")
+    editors = sorted(method_blocks(told), key=lambda m: (
+        ROLE_ORDER.index(told[m].get("role", "peer")) if told[m].get("role") in ROLE_ORDER
+        else len(ROLE_ORDER), m))
+    editors = [m for m in editors if told[m].get("role") != "replicate"]
+    head = ("| editor | cf error, told [95 %] | cf error, blind [95 %] | flip lin / mlp "
+            "| keep lin / mlp | id@1 target | off-manifold | overshoot | no-op told "
+            "| Pareto area lin / mlp | verdict |")
+    lines = [head, "|" + "---|" * 11]
+    for m in editors:
+        b, bl = told[m], blind.get(m) or {}
+        curve = b.get("curve") or {}
+        verdict = ("COLLAPSED" if b.get("collapsed") else
+                   "unrealistic" if b.get("realistic") is False else "ok")
+        label = {"peer": f"peer: {m}", "reference": "reference (true pairs)",
+                 "oracle": "oracle (exact)"}.get(b.get("role"), m)
+        if m == best:
+            label += " (best baseline)"
+        noop = _get(b, "noop.movement_ratio")
+        lines.append(
+            f"| {label} | {_cell(b, 'counterfactual_relative_error')} "
+            f"| {_cell(bl, 'counterfactual_relative_error')} "
+            f"| {_cell(b, 'flip_success_linear', False)} / {_cell(b, 'flip_success_mlp', False)} "
+            f"| {_cell(b, 'preservation_linear', False)} / "
+            f"{_cell(b, 'preservation_mlp', False)} "
+            f"| {_cell(b, 'identity_top1_target', False)} | {_cell(b, 'off_manifold', False)} "
+            f"| {_cell(b, 'overshoot_rate', False)} "
+            f"| {'-' if noop is None else f'{noop:.3f}'} "
+            f"| {_cell(curve, 'pareto_area_linear', False)} / "
+            f"{_cell(curve, 'pareto_area_mlp', False)} | {verdict} |")
+    return "\n".join(lines + [""] + seeds_lines(told) + [rank_line(told, editors)])
+
+
+def seeds_lines(told: dict) -> list[str]:
+    seeds = told.get("seeds")
+    if not seeds:
+        return []
+    versus = seeds.get("versus_best_baseline") or {}
+    metric = versus.get("metric", "counterfactual_relative_error")
+    values = ", ".join("-" if v is None else f"{v:.3f}" for v in seeds.get(metric) or [])
+    lines = [f"FCLF over training seeds {seeds['seeds']}: {metric} {values}"]
+    spread = seeds.get(f"{metric}_spread")
+    if spread:
+        lines[-1] += f" (spread {spread[0]:.3f}-{spread[1]:.3f})"
+    for seed, diff in zip(seeds["seeds"], versus.get("differences") or [], strict=False):
+        if diff:
+            lines.append(f"- seed {seed}: FCLF minus {versus['baseline']}: "
+                         f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]")
+    lines.append(f"- verdict over every seed: {seeds.get('verdict')}")
+    return lines
+
+
+def rank_line(told: dict, editors: list[str]) -> str:
+    """FCLF's place among itself and the peers by the headline error (or success)."""
+    pool = [m for m in editors if told[m].get("role") in ("fclf", "peer")]
+    error = told.get("fclf", {}).get("counterfactual_relative_error")
+    key, reverse = (("counterfactual_relative_error", False) if error is not None
+                    else ("success_linear", True))
+    ordered = sorted(pool, key=lambda m: told[m].get(key) or 0.0, reverse=reverse)
+    if "fclf" not in ordered:
+        return ""
+    return (f"FCLF ranks {ordered.index('fclf') + 1} of {len(ordered)} among itself and its "
+            f"peers by {key} (told mode): " + " < ".join(ordered))

@@ -138,8 +138,9 @@ def figure_tradeoff_curves(
     strengths = curves["strength"].to_numpy(np.float64)
     title_with_collapse(
         fig,
-        f"Trade-off curves on the {split} split (told mode): strength s from {np.nanmin(strengths):g} to "
-        f"{np.nanmax(strengths):g}, one marker per s (curve subsample)",
+        f"Trade-off curves on the {split} split (told mode): strength s from "
+        f"{np.nanmin(strengths):g} to {np.nanmax(strengths):g}, one marker per s "
+        "(curve subsample)",
         [summaries[m] for m in methods if m in summaries],
     )
     return fig
