@@ -129,7 +129,27 @@ def results_markdown(metrics: dict, split: str = "test") -> str:
             f"| {'-' if noop is None else f'{noop:.3f}'} "
             f"| {_cell(curve, 'pareto_area_linear', False)} / "
             f"{_cell(curve, 'pareto_area_mlp', False)} | {verdict} |")
-    return "\n".join(lines + [""] + seeds_lines(told) + [rank_line(told, editors)])
+    return "\n".join(lines + [""] + seeds_lines(told) + [rank_line(told, editors), ""]
+                     + peers_lines(metrics))
+
+
+def peers_lines(metrics: dict) -> list[str]:
+    """Each peer's settings, chosen on val, with its val scores."""
+    chosen = metrics.get("peers") or {}
+    val = (metrics.get("val") or {}).get("told") or {}
+    if not chosen:
+        return []
+    lines = ["| peer | chosen on val | val cf error | val success (lin) | val flip / keep (lin) |",
+             "|---|---|---|---|---|"]
+    for name, hyper in chosen.items():
+        b = val.get(name) or {}
+        settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in hyper.items())
+        lines.append(f"| {name} | {settings} | {_cell(b, 'counterfactual_relative_error', False)}"
+                     f" | {_cell(b, 'success_linear', False)} | "
+                     f"{_cell(b, 'flip_success_linear', False)} / "
+                     f"{_cell(b, 'preservation_linear', False)} |")
+    return lines
 
 
 def seeds_lines(told: dict) -> list[str]:
