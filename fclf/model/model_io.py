@@ -71,13 +71,14 @@ def edit_function(
     integrator) to edit exactly as the model was trained. The source attributes
     s are read by the model's own reader from z, so delta = targets - s; the
     returned function also takes `sources=` (N, k) 0/1 to give s explicitly.
-    A row with targets == s does not move at all (v = 0).
+    A row with targets == s does not move at all (v = 0), so it is not integrated.
     """
     field = field.to(device)
 
     @torch.no_grad()
     def edit(z: np.ndarray, targets: np.ndarray, sources: np.ndarray | None = None) -> np.ndarray:
-        out = []
+        z = np.asarray(z, np.float32)
+        out = np.broadcast_to(z, (num_steps + 1, *z.shape)).copy()  # rows with delta = 0 stay
         for start in range(0, len(z), batch_size):
             zb = torch.as_tensor(z[start : start + batch_size], device=device)
             yb = torch.as_tensor(targets[start : start + batch_size], device=device)
@@ -86,12 +87,16 @@ def edit_function(
             else:
                 sb = torch.as_tensor(sources[start : start + batch_size], device=device)
                 condition = Condition.from_source(yb, sb, zb.dtype)
+            moving = condition.active.nonzero().squeeze(1)
+            if len(moving) == 0:
+                continue
             traj = integrate(
-                field, zb, condition, num_steps=num_steps, step_size=step_size,
-                sphere=model_config.sphere, integrator=integrator, keep_trajectory=True,
+                field, zb[moving], condition.select(moving), num_steps=num_steps,
+                step_size=step_size, sphere=model_config.sphere, integrator=integrator,
+                keep_trajectory=True,
             )
-            out.append(traj.cpu().numpy())
-        return np.concatenate(out, axis=1).astype(np.float32)
+            out[:, start + moving.cpu().numpy()] = traj.cpu().numpy()
+        return out
 
     return edit
 

@@ -24,7 +24,7 @@ from fclf.evaluate.editors import EditBatch
 from fclf.evaluate.metrics import combination_labels
 from fclf.evaluate.peers.base import Peer, TrainData, change
 
-GATHER_FLOATS = 1 << 24  # neighbours gathered at a time (64 MB of float32)
+QUERY_BLOCK = 2048
 
 
 @dataclass(eq=False)
@@ -59,11 +59,13 @@ class KnnAnalogy(Peer):
                 continue
             rows = np.flatnonzero(codes == code)
             k = min(self.k, len(pool))
-            block = max(1, GATHER_FLOATS // (k * pool.shape[1]))
-            for start in range(0, len(rows), block):
-                part = rows[start : start + block]
-                nearest = (zt[part] @ pool.T).topk(k, dim=1).indices
-                out[part] = pool[nearest].double().mean(dim=1).numpy()
+            for start in range(0, len(rows), QUERY_BLOCK):
+                part = rows[start : start + QUERY_BLOCK]
+                sims = zt[part] @ pool.T
+                nearest = sims.topk(k, dim=1).indices
+                # the mean of the k neighbours as one matmul: a row of weights 1/k at them
+                weights = sims.zero_().scatter_(1, nearest, 1.0 / k)
+                out[part] = (weights @ pool).double().numpy()
             found[rows] = True
         return out, found
 
