@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_pipeline_dvc import TINY_PARAMS, Pipeline, make_pipeline_repo, pipeline_env
 
-from fclf.cli.sweep.spec import load_sweep, shard
+from fclf.sweep.spec import load_sweep, shard
 
 BIN = Path(sys.executable).parent
 FCLF = str(BIN / "fclf")

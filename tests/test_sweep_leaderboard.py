@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fclf.cli.compare import Run
-from fclf.cli.sweep.leaderboard import (
+from fclf.plotting.sweep_pareto import draw_sweep_pareto
+from fclf.sweep.experiments import Run
+from fclf.sweep.leaderboard import (
     PARETO_COLUMNS,
     Entry,
     csv_columns,
@@ -23,8 +24,7 @@ from fclf.cli.sweep.leaderboard import (
     pareto_rows,
     rank_entries,
 )
-from fclf.cli.sweep.spec import Selection, Sweep
-from fclf.plotting.sweep_pareto import draw_sweep_pareto
+from fclf.sweep.spec import Selection, Sweep
 
 CF_MIN = Selection("val", "counterfactual_relative_error", "min")
 FLIP_MAX = Selection("val", "flip_success_linear", "max")

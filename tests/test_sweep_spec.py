@@ -1,4 +1,4 @@
-"""The sweep file (fclf.cli.sweep.spec): grid, names, values for `-S`, sample, shards, and the
+"""The sweep file (fclf.sweep.spec): grid, names, values for `-S`, sample, shards, and the
 errors a bad file gets, checked against the repository's real params.yaml."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fclf.cli.sweep.spec import (
+from fclf.config import _Loader, leaf_keys, load_config
+from fclf.errors import ConfigError, FclfError
+from fclf.sweep.spec import (
     SELECTABLE,
     GridPoint,
     Selection,
@@ -26,8 +28,6 @@ from fclf.cli.sweep.spec import (
     shard,
     yaml_value,
 )
-from fclf.config import _Loader, leaf_keys, load_config
-from fclf.errors import ConfigError, FclfError
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 GIT = shutil.which("git")

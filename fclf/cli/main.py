@@ -363,8 +363,8 @@ def sweep_plan_command(
     computes the same shards from the sweep file alone."""
     import shlex
 
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.spec import load_sweep, parse_shard, shard
+    from fclf.sweep.dvc_commands import Commands
+    from fclf.sweep.spec import load_sweep, parse_shard, shard
 
     index, count = parse_shard(shard_spec)
     sweep = load_sweep(sweep_file, params)
@@ -405,9 +405,9 @@ def sweep_work_command(
     Exit 1 when a run failed (the others still ran); its log is listed."""
     import signal
 
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.spec import load_sweep, parse_shard
-    from fclf.cli.sweep.work import summary, work_shard
+    from fclf.sweep.dvc_commands import Commands
+    from fclf.sweep.spec import load_sweep, parse_shard
+    from fclf.sweep.work import summary, work_shard
 
     index, count = parse_shard(shard_spec)
     sweep = load_sweep(sweep_file, params)
@@ -447,9 +447,9 @@ def sweep_report_command(
     """Pull every experiment of the sweep, then write leaderboard.md/.csv (ranked on val,
     test shown, collapse flagged, each grid point once) and pareto.png/.csv (flip vs
     preservation per run, collapsed runs marked)."""
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.report import sweep_report
-    from fclf.cli.sweep.spec import load_sweep
+    from fclf.sweep.dvc_commands import Commands
+    from fclf.sweep.report import sweep_report
+    from fclf.sweep.spec import load_sweep
 
     sweep = load_sweep(sweep_file, params)
     commands = Commands.in_project(what="fclf sweep report")

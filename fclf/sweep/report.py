@@ -2,7 +2,7 @@
 
 Every grid point appears exactly once: with its headline metrics (from `dvc exp show`),
 or as missing (not run yet, or failed: the worker that ran it saved the log). Runs are
-ranked on val and shown on test (fclf.cli.sweep.leaderboard).
+ranked on val and shown on test (fclf.sweep.leaderboard).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fclf.atomic import write_text
-from fclf.cli.compare import collect_runs, exp_show_json
-from fclf.cli.sweep.dvc_commands import Commands
-from fclf.cli.sweep.leaderboard import (
+from fclf.errors import FclfError
+from fclf.sweep.dvc_commands import Commands
+from fclf.sweep.experiments import collect_runs, exp_show_json
+from fclf.sweep.leaderboard import (
     Entry,
     entries_for,
     leaderboard_csv,
@@ -23,8 +24,7 @@ from fclf.cli.sweep.leaderboard import (
     pareto_rows,
     rank_entries,
 )
-from fclf.cli.sweep.spec import Sweep
-from fclf.errors import FclfError
+from fclf.sweep.spec import Sweep
 
 FILES = ("leaderboard.md", "leaderboard.csv", "pareto.csv", "pareto.png")
 

@@ -1,6 +1,6 @@
 """The leaderboard of a sweep: every grid point once, ranked on val, collapse flagged.
 
-Pure functions: runs (from `dvc exp show`, see fclf.cli.compare) in, rows and text out;
+Pure functions: runs (from `dvc exp show`, see fclf.sweep.experiments) in, rows and text out;
 the caller writes the files. Ranking reads the val block of each headline only: test
 numbers are reported next to it and drawn, never used to order runs or to pick the front,
 so the reported test numbers stay an honest estimate of the chosen run.
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from fclf.cli.compare import Run
-from fclf.cli.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
+from fclf.sweep.experiments import Run
+from fclf.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
 
 OK = "ok"
 MISSING = "missing"

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fclf.cli.dvc_locate import dvc_executable, find_dvc_root
 from fclf.errors import FclfError
+from fclf.sweep.dvc_locate import dvc_executable, find_dvc_root
 
 REMOTE_TIMEOUT_S = 120
 PULL_CHUNK = 100  # experiment names per `dvc exp pull` call (command-line length)

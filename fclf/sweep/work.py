@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fclf.atomic import write_text
-from fclf.cli.sweep.dvc_commands import Commands
-from fclf.cli.sweep.spec import GridPoint, Sweep, shard
 from fclf.errors import FclfError
+from fclf.sweep.dvc_commands import Commands
+from fclf.sweep.spec import GridPoint, Sweep, shard
 
 PUSH_TRIES = 3
 PROGRESS_EVERY_S = 60.0
