@@ -10,7 +10,9 @@ Order of the ranks:
 2. runs that collapsed on val (however good their metric: a collapsed editor that sends
    every face to one point can score well on some metrics), by the same metric;
 3. runs with a headline but no finite val selection metric, in grid order;
-4. grid points without a run ("missing") or without a readable headline, in grid order.
+4. grid points without a run ("missing"), whose run failed ("failed", with the failure
+   record its worker shared: fclf.sweep.failures) or without a readable headline, in grid
+   order.
 
 A collapse seen on test only is shown (`COLLAPSED(test)`) but does not move the run:
 that would be choosing on test.
@@ -21,17 +23,19 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from fclf.sweep.experiments import Run
+from fclf.sweep.failures import Failure
 from fclf.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
 
 OK = "ok"
 MISSING = "missing"
+FAILED = "failed"
 NO_METRICS = "no metrics"
 SELECTION_SPLIT = "val"  # never test, whatever a Selection says (spec.py refuses it too)
 FRONT_X = "flip_success_linear"  # the val front: flip success against preservation
@@ -62,9 +66,10 @@ CSV_NUMBERS = (
 class Entry:
     """One grid point and what became of it.
 
-    status: "ok" (a headline), "missing" (no experiment of that name: not run yet, or it
-    failed, see the worker's log) or "no metrics" (the experiment exists but has no
-    readable headline; `problem` says why). `collapsed` is derived from the headline:
+    status: "ok" (a headline), "missing" (no experiment of that name and no failure record:
+    not run yet, or its worker died), "failed" (no result, and a worker recorded the
+    failure: `failure` says where, when and why) or "no metrics" (the experiment exists but
+    has no readable headline; `problem` says why). `collapsed` is derived from the headline:
     True if val or test says so, None with no headline (or when neither split says).
     """
 
@@ -74,6 +79,7 @@ class Entry:
     problem: str = ""
     rank: int = 0
     on_front: bool = False
+    failure: Failure | None = None
 
     @property
     def collapsed(self) -> bool | None:
@@ -108,12 +114,16 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def entries_for(points: Sequence[GridPoint], runs: Sequence[Run]) -> list[Entry]:
-    """One entry per grid point, in the points' order, matched to runs by experiment name.
+def entries_for(points: Sequence[GridPoint], runs: Sequence[Run],
+                failures: Mapping[str, Failure] | None = None) -> list[Entry]:
+    """One entry per grid point, in the points' order, matched to runs (and failure records)
+    by experiment name.
 
     Runs that are not grid points (the workspace, other experiments) are ignored; of two
-    runs with the same name, one with a headline wins.
+    runs with the same name, one with a headline wins. A headline always beats a failure
+    record (the point was run again and succeeded); a record beats a run without one.
     """
+    failures = failures or {}
     by_name: dict[str, Run] = {}
     for run in runs:
         known = by_name.get(run.name)
@@ -126,7 +136,10 @@ def entries_for(points: Sequence[GridPoint], runs: Sequence[Run]) -> list[Entry]
             continue
         seen.add(point.name)
         run = by_name.get(point.name)
-        if run is None:
+        failure = failures.get(point.name)
+        if failure is not None and (run is None or run.headline is None):
+            entries.append(Entry(point, None, FAILED, failure.summary, failure=failure))
+        elif run is None:
             entries.append(Entry(point, None, MISSING))
         elif run.headline is None:
             entries.append(Entry(point, None, NO_METRICS, run.problem or "no headline"))
@@ -193,6 +206,8 @@ def _collapse_cell(entry: Entry) -> str:
 
 
 def _status_cell(entry: Entry) -> str:
+    if entry.status == FAILED:
+        return entry.problem  # "failed on <host>: <last line>"
     return f"{NO_METRICS}: {entry.problem}" if entry.status == NO_METRICS else entry.status
 
 
@@ -202,15 +217,17 @@ def _cell(text: str) -> str:
 
 
 def summary_line(ranked: Sequence[Entry], sweep: Sweep) -> str:
-    """'N grid points: X with results, Y collapsed, Z missing[, W without metrics].'"""
+    """'N grid points: X with results, Y collapsed, Z missing[, F failed][, W without
+    metrics].'"""
     ok = [e for e in ranked if e.status == OK]
     collapsed = sum(e.collapsed is True for e in ok)
     missing = sum(e.status == MISSING for e in ranked)
+    failed = sum(e.status == FAILED for e in ranked)
     broken = sum(e.status == NO_METRICS for e in ranked)
     sample = (f" (a seeded sample of the {sweep.grid_size}-point grid)"
               if len(ranked) < sweep.grid_size else "")
     text = (f"{len(ranked)} grid points{sample}: {len(ok)} with results, {collapsed} collapsed, "
-            f"{missing} missing")
+            f"{missing} missing" + (f", {failed} failed" if failed else ""))
     return text + (f", {broken} without readable metrics." if broken else ".")
 
 
@@ -240,7 +257,21 @@ def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
                  *(_number(entry.value(split, k)) for _, split, k in NUMBER_COLUMNS),
                  _collapse_cell(entry), "yes" if entry.on_front else "", _status_cell(entry)]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + failure_section(ranked)) + "\n"
+
+
+def failure_section(ranked: Sequence[Entry]) -> list[str]:
+    """Markdown lines: each failed point's record (host, time, shard, exit status) and the
+    last lines of its log; nothing when no point failed."""
+    failed = [entry for entry in ranked if entry.failure is not None]
+    if not failed:
+        return []
+    lines = ["", "## Failed runs", "",
+             "Recorded by the worker that ran each one (`fclf sweep work` runs them again)."]
+    for entry in failed:
+        lines += ["", f"**{entry.name}** failed {entry.failure.details()}; its log ends:", "",
+                  "````", *entry.failure.log_tail, "````"]
+    return lines
 
 
 def csv_columns(sweep: Sweep) -> list[str]:

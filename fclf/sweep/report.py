@@ -1,7 +1,8 @@
 """`fclf sweep report`: pull a sweep's experiments and write its leaderboard and Pareto plot.
 
 Every grid point appears exactly once: with its headline metrics (from `dvc exp show`),
-or as missing (not run yet, or failed: the worker that ran it saved the log). Runs are
+as failed (with the failure record its worker pushed to the git remote: host, time, exit
+status, the end of its log) or as missing (not run yet, or its worker died). Runs are
 ranked on val and shown on test (fclf.sweep.leaderboard).
 """
 
@@ -40,20 +41,28 @@ def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | 
                  dvc_remote: str | None, cache: bool,
                  say: Callable[[str], None]) -> Report:
     points = sweep.points()
+    baseline = commands.head()
     if remote is not None:
         try:
             commands.check_git_remote(remote)
         except FclfError as exc:
             raise FclfError(f"{exc} (pass --remote NAME|URL, or --local to rank this clone's "
                             "experiments without pulling)") from None
+        if cache and (dvc_remote is not None or commands.has_default_dvc_remote()):
+            try:
+                commands.check_dvc_remote(dvc_remote)
+            except FclfError as exc:
+                raise FclfError(f"{exc} (or pass --no-cache to pull metrics only)") from None
+        commands.fetch_failures(remote, baseline)
         on_remote = commands.experiment_names(remote)
         wanted = [p.name for p in points if p.name in on_remote]
         say(f"sweep {sweep.name}: {len(wanted)} of {len(points)} grid points are on {remote}")
         if wanted:
             commands.pull(remote, wanted, dvc_remote, cache)
             say(f"pulled {len(wanted)} experiments" + ("" if cache else " (without outputs)"))
-    runs = collect_runs(exp_show_json(commands.root))
-    ranked = rank_entries(entries_for(points, runs), sweep.selection)
+    runs = collect_runs(exp_show_json(commands.root, "fclf sweep report"))
+    ranked = rank_entries(entries_for(points, runs, commands.failures(baseline)),
+                          sweep.selection)
     markdown = leaderboard_markdown(ranked, sweep)
     rows = pareto_rows(ranked)
     write_text(out_dir / "leaderboard.md", markdown)
