@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,7 @@ class LocalSlurm:
     folder: Path
     cpus: int = field(default_factory=lambda: os.cpu_count() or 1)
     daemons: list[Daemon] = field(default_factory=list)
+    munge_folder: Path | None = None  # outside `folder`: munged (user munge) must reach it
 
     @property
     def conf(self) -> Path:
@@ -118,17 +120,19 @@ class LocalSlurm:
             self._write_conf()
             self._start("slurmctld", ["-f", str(self.conf)], "slurmctld.pid")
             self._wait(lambda: "UP" in self.scontrol("ping", check=False), timeout,
-                       "slurmctld to answer `scontrol ping`", "slurmctld.log")
+                       "slurmctld to answer `scontrol ping`", self.folder / "log/slurmctld.log")
             self._start("slurmd", ["-f", str(self.conf), "-N", NODE], "slurmd.pid")
             self._wait(lambda: self.node_state() == "idle", timeout,
-                       f"node {NODE} to be idle", "slurmd.log")
+                       f"node {NODE} to be idle", self.folder / "log/slurmd.log")
         except BaseException:
             self.stop()
             raise
 
     def _start_munge(self, timeout: float) -> None:
-        munge = self.folder / "munge"
-        keys = munge / "key"  # the socket's folder must be open to all, the key's not
+        # A folder of its own under the system's temp folder: pytest's are private (0700)
+        # and munged runs as user munge; the socket's folder must be open to all.
+        self.munge_folder = munge = Path(tempfile.mkdtemp(prefix="fclf-test-munge-"))
+        keys = munge / "key"
         keys.mkdir(parents=True, exist_ok=True)
         for folder, mode in ((munge, 0o755), (keys, 0o700)):
             os.chmod(folder, mode)
@@ -142,11 +146,12 @@ class LocalSlurm:
                 f"--log-file={munge}/munged.log", f"--seed-file={munge}/munged.seed"]
         self._check(["runuser", "-u", "munge", "--", _which("munged"), *args], "munged")
         self._record("munged", munge / "munged.pid", timeout)
-        self._wait(self._munge_works, timeout, "munge -n | unmunge", "munge/munged.log")
+        self._wait(self._munge_works, timeout, "munge -n | unmunge", munge / "munged.log")
 
     @property
     def socket(self) -> Path:
-        return self.folder / "munge" / "munge.socket"
+        assert self.munge_folder is not None, "munge is not started"
+        return self.munge_folder / "munge.socket"
 
     def _munge_works(self) -> bool:
         token = subprocess.run([_which("munge"), "-n", f"--socket={self.socket}"],
@@ -215,11 +220,11 @@ class LocalSlurm:
             time.sleep(0.1)
         raise SlurmUnavailable(f"{name} did not start (no live PID in {pid_file})")
 
-    def _wait(self, ready, timeout: float, what: str, log: str) -> None:
+    def _wait(self, ready, timeout: float, what: str, log: Path) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             if time.monotonic() > deadline:
-                text = (self.folder / log).read_text() if (self.folder / log).exists() else ""
+                text = log.read_text() if log.exists() else ""
                 raise SlurmUnavailable(f"timed out after {timeout:.0f} s waiting for {what}: "
                                        f"{_tail(text)}")
             time.sleep(0.2)
@@ -279,6 +284,9 @@ class LocalSlurm:
                 os.kill(daemon.pid, signal.SIGKILL)
             done.append(f"stopped {daemon.name} (pid {daemon.pid})")
         self.daemons.clear()
+        if self.munge_folder is not None:
+            shutil.rmtree(self.munge_folder, ignore_errors=True)
+            self.munge_folder = None
         return done
 
 

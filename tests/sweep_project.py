@@ -47,7 +47,7 @@ def make_shared_project(tmp: Path, sweeps: dict[str, str], dvc_remote: str | Non
         (seed.root / "sweeps" / name).write_text(text)
     seed.commit("sweeps and DVC remote")
     remote = tmp / "remote.git"
-    seed.run("git", "init", "-q", "--bare", str(remote))
+    seed.run("git", "init", "-q", "--bare", "--initial-branch=main", str(remote))
     seed.git("remote", "add", "origin", str(remote))
     seed.git("push", "-q", "origin", "HEAD:refs/heads/main")
     return seed, remote
@@ -68,10 +68,14 @@ def remote_experiments(remote: Path) -> dict[str, str]:
                                  capture_output=True, text=True).stdout, "\t")
 
 
-def local_experiments(clone: Pipeline) -> dict[str, str]:
-    """name -> commit of the experiments in a clone."""
-    out = clone.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/exps/")
-    return {name: sha for name, sha in _names(out, " ").items()}
+def local_experiments(clone: Pipeline | Path) -> dict[str, str]:
+    """name -> commit of the experiments in a clone (none while it is not a clone yet)."""
+    folder = clone.root if isinstance(clone, Pipeline) else clone
+    if not folder.is_dir():
+        return {}
+    done = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)",
+                           "refs/exps/"], cwd=folder, capture_output=True, text=True)
+    return _names(done.stdout, " ") if done.returncode == 0 else {}
 
 
 def _names(listing: str, separator: str) -> dict[str, str]:
