@@ -20,6 +20,7 @@ from sweep_project import (
     local_experiments,
     make_shared_project,
     remote_experiments,
+    remote_refs,
     running_stage,
     wait_for,
 )
@@ -112,3 +113,58 @@ def test_two_sharded_workers_a_kill_and_a_report(tmp_path: Path) -> None:
     # The outputs came along: the reporter can apply the best experiment's model.
     reporter.dvc("exp", "apply", rows[0]["name"])
     assert (reporter.root / "models" / "fclf.pt").stat().st_size > 0
+
+
+PAIR = "name: pair\nparams:\n  loss.lambda_identity: [0.1, 1]\n"
+DISK_FULL = "error: no space left on /scratch (this node)"
+
+
+def test_a_failure_shows_on_another_machine_and_a_rerun_retries_it(tmp_path: Path) -> None:
+    """A node that fails one grid point's stages (its `python` exits 3 there, as a node with
+    a full scratch disk would) pushes a failure record; another clone's report says where and
+    why; the same shard run again on a healthy node retries only that point, and the record
+    goes away."""
+    import socket
+    import sys
+
+    seed, remote = make_shared_project(tmp_path, {"pair.yaml": PAIR})
+    env = pipeline_env(tmp_path)
+    sick = tmp_path / "sick-node"
+    sick.mkdir()
+    (sick / "python").write_text(
+        "#!/bin/sh\n"
+        "if grep -q '^  lambda_identity: 1$' params.yaml 2>/dev/null; then\n"
+        f"  echo '{DISK_FULL}' >&2; exit 3\n"
+        "fi\n"
+        f'exec {sys.executable} "$@"\n')
+    (sick / "python").chmod(0o755)
+    worker = clone(remote, tmp_path / "worker", {**env, "PATH": f"{sick}:{env['PATH']}"})
+    work = [FCLF, "sweep", "work", "sweeps/pair.yaml", "--push", "origin", "--poll", "1"]
+    done = worker.run(*work, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 grid points: 0 already done, 1 pushed to origin, 1 failed" in done.stdout
+    assert remote_refs(remote, "refs/fclf-sweeps/*") == [
+        f"refs/fclf-sweeps/failed/{seed.git('rev-parse', 'HEAD').strip()}/pair-li1"]
+
+    reporter = clone(remote, tmp_path / "reporter", env)
+    reporter.run(FCLF, "sweep", "report", "sweeps/pair.yaml", "--no-cache")
+    out = reporter.root / "sweeps" / "pair"
+    rows = leaderboard(out)
+    assert rows["pair-li0.1"]["status"] == "ok"
+    assert rows["pair-li1"]["status"] == "failed"
+    assert rows["pair-li1"]["problem"] == f"failed on {socket.gethostname()}: {DISK_FULL}"
+    markdown = (out / "leaderboard.md").read_text()
+    assert f"| failed on {socket.gethostname()}: {DISK_FULL} |" in markdown
+    assert "2 grid points: 1 with results, 0 collapsed, 0 missing, 1 failed." in markdown
+    assert "## Failed runs" in markdown and "exit status 3" in markdown
+
+    worker.env = env  # the node is healthy again
+    again = worker.run(*work)
+    assert "1 failed before (running them again)" in again.stderr
+    assert "queued 1/1 pair-li1" in again.stderr
+    assert "2 grid points: 1 already done, 1 pushed to origin, 0 failed" in again.stdout
+    assert remote_refs(remote, "refs/fclf-sweeps/*") == []  # the record is gone
+
+    reporter.run(FCLF, "sweep", "report", "sweeps/pair.yaml", "--no-cache")
+    assert {row["status"] for row in leaderboard(out).values()} == {"ok"}
+    assert "## Failed runs" not in (out / "leaderboard.md").read_text()
