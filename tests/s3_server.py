@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,3 +105,16 @@ class S3Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+
+
+@contextmanager
+def s3_bucket(folder: Path, bucket: str) -> Iterator[S3Server]:
+    """A running server (its files in `folder`) with an empty `bucket`; skips, saying why,
+    without the cluster extra."""
+    need_cluster_extra()
+    server = S3Server(folder).start()
+    try:
+        server.create_bucket(bucket)
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from s3_server import S3Server, free_port, need_cluster_extra
+from s3_server import free_port, s3_bucket
 from sweep_project import FCLF, clone, leaderboard, make_shared_project, remote_experiments
 from test_pipeline_dvc import Pipeline, pipeline_env
 
@@ -23,11 +23,8 @@ ONE_POINT = "name: one\nparams:\n  loss.lambda_identity: [0.1]\n"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    need_cluster_extra()
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+    with s3_bucket(tmp_path_factory.mktemp("s3"), BUCKET) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from local_slurm import LocalSlurm, SlurmUnavailable, ensure_installed
-from s3_server import S3Server, need_cluster_extra
+from s3_server import S3Server, s3_bucket
 from sweep_project import (
     FCLF,
     TINY_SWEEP,
@@ -61,11 +61,8 @@ def slurm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    need_cluster_extra()
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+    with s3_bucket(tmp_path_factory.mktemp("s3"), BUCKET) as server:
+        yield server
 
 
 def test_the_shipped_array_job_survives_a_requeue_and_the_report_is_complete(
