@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fclf.cli.compare import Run
 from fclf.plotting.sweep_pareto import draw_sweep_pareto
-from fclf.sweep.experiments import Run
 from fclf.sweep.leaderboard import (
     PARETO_COLUMNS,
     Entry,

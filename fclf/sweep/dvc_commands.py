@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fclf.errors import FclfError
-from fclf.sweep.dvc_locate import dvc_executable, find_dvc_root
 from fclf.sweep.failures import Failure, failure_ref, parse_failure, ref_prefix
 
 REMOTE_TIMEOUT_S = 120
@@ -29,18 +28,20 @@ QUEUE_STATES = ("Queued", "Running", "Success", "Failed")
 
 @dataclass
 class Commands:
-    """git and dvc in one repository (`root`), without analytics or prompts."""
+    """git and `dvc_path` (the dvc command) in one repository (`root`), without analytics
+    or prompts. The command layer finds both (fclf.cli.dvc_locate)."""
 
     root: Path
+    dvc_path: str
 
     @classmethod
-    def in_project(cls, cwd: Path | None = None, what: str = "fclf sweep") -> Commands:
-        cwd = (Path.cwd() if cwd is None else cwd).resolve()
-        root = find_dvc_root(cwd)
+    def at(cls, root: Path | None, dvc_path: str, cwd: Path, what: str) -> Commands:
+        """In the DVC project `root` found above `cwd`; an error naming `what` to run in a
+        clone when there is none, or it is not a git repository too."""
         if root is None or not (root / ".git").exists():
             raise FclfError(f"{cwd}: not inside a git + DVC repository (no .dvc/ and .git here "
                             f"or above); run `{what}` in a clone of the project")
-        return cls(root)
+        return cls(root, dvc_path)
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,7 +61,7 @@ class Commands:
 
     def dvc(self, *args: str, what: str | None = None, timeout: float | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
-        return self.run([dvc_executable(), *args], what or f"dvc {' '.join(args[:2])}",
+        return self.run([self.dvc_path, *args], what or f"dvc {' '.join(args[:2])}",
                         timeout, check)
 
     def git(self, *args: str, what: str | None = None, timeout: float | None = None,
@@ -224,7 +225,7 @@ class Commands:
         workers inherit the command's stdout/stderr, and reading a pipe would wait for them
         to finish the whole queue."""
         with tempfile.TemporaryFile("w+") as out:
-            done = subprocess.run([dvc_executable(), "queue", "start", "-j", str(jobs)],
+            done = subprocess.run([self.dvc_path, "queue", "start", "-j", str(jobs)],
                                   cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=subprocess.STDOUT, text=True)
             if done.returncode != 0:

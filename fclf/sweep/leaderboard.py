@@ -1,6 +1,6 @@
 """The leaderboard of a sweep: every grid point once, ranked on val, collapse flagged.
 
-Pure functions: runs (from `dvc exp show`, see fclf.sweep.experiments) in, rows and text out;
+Pure functions: runs (from `dvc exp show`, read by fclf.cli.compare) in, rows and text out;
 the caller writes the files. Ranking reads the val block of each headline only: test
 numbers are reported next to it and drawn, never used to order runs or to pick the front,
 so the reported test numbers stay an honest estimate of the chosen run.
@@ -25,11 +25,10 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from fclf.sweep.experiments import Run
 from fclf.sweep.failures import Failure
 from fclf.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
 
@@ -60,6 +59,15 @@ CSV_NUMBERS = (
     ("test", "identity_top1"),
     ("test", "noop_movement_ratio"),
 )
+
+
+class Run(Protocol):
+    """A run as `dvc exp show` gives it: its name and headline (None: no readable headline,
+    `problem` says why)."""
+
+    name: str
+    headline: dict | None
+    problem: str
 
 
 @dataclass

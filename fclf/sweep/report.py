@@ -8,16 +8,16 @@ ranked on val and shown on test (fclf.sweep.leaderboard).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from fclf.atomic import write_text
 from fclf.errors import FclfError
 from fclf.sweep.dvc_commands import Commands
-from fclf.sweep.experiments import collect_runs, exp_show_json
 from fclf.sweep.leaderboard import (
     Entry,
+    Run,
     entries_for,
     leaderboard_csv,
     leaderboard_markdown,
@@ -38,8 +38,11 @@ class Report:
 
 
 def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | None,
-                 dvc_remote: str | None, cache: bool,
-                 say: Callable[[str], None]) -> Report:
+                 dvc_remote: str | None, cache: bool, say: Callable[[str], None],
+                 read_runs: Callable[[Path], Sequence[Run]]) -> Report:
+    """Pull the sweep's experiments and failure records from `remote` (None: this clone's
+    only), rank the runs `read_runs(root)` gives (`dvc exp show`, read after pulling) and
+    write the report's files into `out_dir`."""
     points = sweep.points()
     baseline = commands.head()
     if remote is not None:
@@ -60,7 +63,7 @@ def sweep_report(sweep: Sweep, commands: Commands, out_dir: Path, remote: str | 
         if wanted:
             commands.pull(remote, wanted, dvc_remote, cache)
             say(f"pulled {len(wanted)} experiments" + ("" if cache else " (without outputs)"))
-    runs = collect_runs(exp_show_json(commands.root, "fclf sweep report"))
+    runs = read_runs(commands.root)
     ranked = rank_entries(entries_for(points, runs, commands.failures(baseline)),
                           sweep.selection)
     markdown = leaderboard_markdown(ranked, sweep)
