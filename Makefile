@@ -1,5 +1,7 @@
 # Two commands: `make repro` (run the pipeline) and `make test` (run the tests).
-# Both create/refresh .venv.
+# Both create/refresh .venv. `make test-cluster` runs the `cluster` tier: the shipped Slurm
+# array job on a real single-node Slurm (installed with apt when missing; needs root) and
+# s3:// DVC remotes against a local S3 server (the `cluster` extra).
 #
 # torch: PyPI's Linux wheel of torch pulls multi-GB CUDA libraries, so the
 # install adds PyTorch's CPU wheel index when it is reachable (checked with a
@@ -14,7 +16,7 @@ TORCH_INDEX_OPT = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$
 export DVC_NO_ANALYTICS := 1
 export DVC_STUDIO_OFFLINE := 1
 
-.PHONY: repro test lint install install-dev clean
+.PHONY: repro test test-cluster lint install install-dev install-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +30,23 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev,clip]'
 	touch $@
 
+$(VENV)/.installed-cluster: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[dev,clip,cluster]'
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-cluster: $(VENV)/.installed-cluster
 
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: install-dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+# -rP prints what the tier's tests print: the Slurm run's job log and report, the refusals
+test-cluster: install-cluster
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m cluster -rP
 
 lint: install-dev
 	$(BIN)/ruff check fclf stages tests

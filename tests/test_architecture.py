@@ -1,6 +1,7 @@
 """The package's shape: imports only go down the wings, and dvc.yaml deps cover what stages import.
 
-Order (lowest first): top-level helpers -> data, model -> train, evaluate, plotting -> cli.
+Order (lowest first): top-level helpers -> data, model -> train, evaluate, plotting -> sweep
+-> cli.
 A module may import its own wing, any lower level, never a higher level and
 never a sibling wing of its own level (train must not read evaluate's judge).
 """
@@ -15,7 +16,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "fclf"
-LEVELS = {"helpers": 0, "data": 1, "model": 1, "train": 2, "evaluate": 2, "plotting": 2, "cli": 3}
+LEVELS = {"helpers": 0, "data": 1, "model": 1, "train": 2, "evaluate": 2, "plotting": 2,
+          "sweep": 3, "cli": 4}
 
 
 def module_name(path: Path, repo: Path = REPO) -> str:
@@ -89,6 +91,32 @@ def test_the_direction_check_catches_upward_and_sibling_imports(tmp_path) -> Non
     assert upward_imports(tmp_path) == [
         "fclf.model.field (model) imports fclf.evaluate.probes (evaluate)",
         "fclf.train.loop (train) imports fclf.evaluate.probes (evaluate)",
+    ]
+
+
+def test_the_sweep_wing_imports_only_evaluate_plotting_and_helpers() -> None:
+    """The sweep library sits under the command (fclf.cli parses arguments and calls it) and
+    over what it ranks and draws; it never reaches into training."""
+    allowed = {"sweep", "evaluate", "plotting", "helpers"}
+    reached = {f"{module_name(path)} imports {target}"
+               for path in sorted((PACKAGE / "sweep").rglob("*.py"))
+               for target in fclf_imports(path) if wing(target) not in allowed}
+    assert reached == set()
+    assert not (PACKAGE / "cli" / "sweep").exists(), "the sweep library moved to fclf/sweep/"
+
+
+def test_the_direction_check_covers_the_sweep_wing(tmp_path) -> None:
+    for wing_name in ("sweep", "cli", "evaluate"):
+        (tmp_path / "fclf" / wing_name).mkdir(parents=True)
+        (tmp_path / "fclf" / wing_name / "__init__.py").write_text("")
+    (tmp_path / "fclf" / "__init__.py").write_text("")
+    (tmp_path / "fclf" / "cli" / "main.py").write_text("from fclf.sweep import work\n")
+    (tmp_path / "fclf" / "sweep" / "work.py").write_text("import fclf.evaluate\n")
+    (tmp_path / "fclf" / "sweep" / "report.py").write_text("from fclf.cli.main import app\n")
+    (tmp_path / "fclf" / "evaluate" / "gate.py").write_text("from fclf.sweep.work import run\n")
+    assert upward_imports(tmp_path) == [
+        "fclf.evaluate.gate (evaluate) imports fclf.sweep.work (sweep)",
+        "fclf.sweep.report (sweep) imports fclf.cli.main (cli)",
     ]
 
 

@@ -6,58 +6,32 @@ This is the issue's "done when" run as written: tiny data, 1 epoch, a 2 x 2 grid
 
 from __future__ import annotations
 
-import csv
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from test_pipeline_dvc import TINY_PARAMS, Pipeline, make_pipeline_repo, pipeline_env
+from sweep_project import (
+    FCLF,
+    TINY_SWEEP,
+    clone,
+    kill_everything_in,
+    leaderboard,
+    local_experiments,
+    make_shared_project,
+    remote_experiments,
+    remote_refs,
+    running_stage,
+    wait_for,
+)
+from test_pipeline_dvc import Pipeline, pipeline_env
 
-from fclf.cli.sweep.spec import load_sweep, shard
+from fclf.sweep.spec import load_sweep, shard
 
-BIN = Path(sys.executable).parent
-FCLF = str(BIN / "fclf")
-SWEEP_YAML = """\
-name: tiny
-params:
-  loss.lambda_identity: [0.1, 1]
-  train.flip_prob: [0.25, 0.5]
-select:
-  metric: counterfactual_relative_error
-"""
 WORKER_TIMEOUT_S = 900
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc").is_dir(),
                                                    reason="kills by /proc cwd (Linux)")]
-
-
-def make_shared_project(tmp: Path) -> tuple[Pipeline, Path, Path]:
-    """The seed repository, pushed to a bare git remote, with a DVC remote folder."""
-    seed = make_pipeline_repo(tmp / "seed", {**TINY_PARAMS, "train.epochs": 1,
-                                             "eval.bootstrap_resamples": 20})
-    store = tmp / "dvc-store"
-    store.mkdir()
-    seed.dvc("remote", "add", "-d", "store", str(store))
-    (seed.root / "sweeps").mkdir()
-    (seed.root / "sweeps" / "tiny.yaml").write_text(SWEEP_YAML)
-    seed.commit("sweep and DVC remote")
-    remote = tmp / "remote.git"
-    seed.run("git", "init", "-q", "--bare", str(remote))
-    seed.git("push", "-q", str(remote), "HEAD:refs/heads/main")
-    return seed, remote, store
-
-
-def clone(remote: Path, path: Path, env: dict[str, str]) -> Pipeline:
-    subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(path)], env=env,
-                   check=True, capture_output=True)
-    worker = Pipeline(path, env)
-    worker.git("config", "user.name", "fclf tests")
-    worker.git("config", "user.email", "tests@fclf.invalid")
-    return worker
 
 
 def start_worker(worker: Pipeline, shard_spec: str, log: Path) -> subprocess.Popen:
@@ -69,63 +43,9 @@ def start_worker(worker: Pipeline, shard_spec: str, log: Path) -> subprocess.Pop
             start_new_session=True)
 
 
-def remote_experiments(remote: Path) -> dict[str, str]:
-    """name -> commit of every experiment ref on the bare remote."""
-    out = subprocess.run(["git", "ls-remote", str(remote), "refs/exps/*"], check=True,
-                         capture_output=True, text=True).stdout
-    refs = (line.split("\t") for line in out.splitlines() if line.strip())
-    return {ref.rsplit("/", 1)[-1]: sha for sha, ref in refs}
-
-
-def local_experiments(clone: Pipeline) -> dict[str, str]:
-    """name -> commit of the experiments in a clone."""
-    out = clone.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/exps/")
-    refs = (line.split(" ", 1) for line in out.splitlines() if line.strip())
-    return {ref.rsplit("/", 1)[-1]: sha for sha, ref in refs if "/exps/celery/" not in ref}
-
-
-def running_stage(folder: Path) -> bool:
-    """A pipeline stage is running in one of DVC's temporary workspaces under `folder`."""
-    for proc in Path("/proc").iterdir():
-        try:
-            cwd = os.readlink(proc / "cwd")
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if cwd.startswith(str(folder / ".dvc" / "tmp" / "exps")) and "stages/train.py" in cmdline:
-            return True
-    return False
-
-
-def kill_everything_in(folder: Path) -> int:
-    """SIGKILL every process whose working directory is in `folder` (the worker, DVC's
-    queue workers and the stage they run): what a pre-empted cluster node looks like."""
-    killed = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if cwd == str(folder) or cwd.startswith(str(folder) + os.sep):
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-    return killed
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-
-
 def test_two_sharded_workers_a_kill_and_a_report(tmp_path: Path) -> None:
-    seed, remote, store = make_shared_project(tmp_path)
+    seed, remote = make_shared_project(tmp_path, {"tiny.yaml": TINY_SWEEP})
+    store = tmp_path / "dvc-store"
     env = pipeline_env(tmp_path)
     sweep = load_sweep(seed.root / "sweeps" / "tiny.yaml", seed.root / "params.yaml")
     grid = [p.name for p in sweep.points()]
@@ -178,7 +98,7 @@ def test_two_sharded_workers_a_kill_and_a_report(tmp_path: Path) -> None:
     reporter = clone(remote, tmp_path / "reporter", env)
     reporter.run(FCLF, "sweep", "report", "sweeps/tiny.yaml")
     out = reporter.root / "sweeps" / "tiny"
-    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    rows = sorted(leaderboard(out).values(), key=lambda row: int(row["rank"]))
     assert sorted(row["name"] for row in rows) == sorted(grid)  # each grid point exactly once
     for row in rows:
         assert row["status"] == "ok", row
@@ -189,7 +109,62 @@ def test_two_sharded_workers_a_kill_and_a_report(tmp_path: Path) -> None:
     markdown = (out / "leaderboard.md").read_text()
     assert all(markdown.count(f"| {name} |") == 1 for name in grid), markdown
     assert (out / "pareto.png").stat().st_size > 0
-    assert len(list(csv.DictReader((out / "pareto.csv").open()))) == 4
+    assert len((out / "pareto.csv").read_text().splitlines()) == 1 + 4
     # The outputs came along: the reporter can apply the best experiment's model.
     reporter.dvc("exp", "apply", rows[0]["name"])
     assert (reporter.root / "models" / "fclf.pt").stat().st_size > 0
+
+
+PAIR = "name: pair\nparams:\n  loss.lambda_identity: [0.1, 1]\n"
+DISK_FULL = "error: no space left on /scratch (this node)"
+
+
+def test_a_failure_shows_on_another_machine_and_a_rerun_retries_it(tmp_path: Path) -> None:
+    """A node that fails one grid point's stages (its `python` exits 3 there, as a node with
+    a full scratch disk would) pushes a failure record; another clone's report says where and
+    why; the same shard run again on a healthy node retries only that point, and the record
+    goes away."""
+    import socket
+    import sys
+
+    seed, remote = make_shared_project(tmp_path, {"pair.yaml": PAIR})
+    env = pipeline_env(tmp_path)
+    sick = tmp_path / "sick-node"
+    sick.mkdir()
+    (sick / "python").write_text(
+        "#!/bin/sh\n"
+        "if grep -q '^  lambda_identity: 1$' params.yaml 2>/dev/null; then\n"
+        f"  echo '{DISK_FULL}' >&2; exit 3\n"
+        "fi\n"
+        f'exec {sys.executable} "$@"\n')
+    (sick / "python").chmod(0o755)
+    worker = clone(remote, tmp_path / "worker", {**env, "PATH": f"{sick}:{env['PATH']}"})
+    work = [FCLF, "sweep", "work", "sweeps/pair.yaml", "--push", "origin", "--poll", "1"]
+    done = worker.run(*work, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 grid points: 0 already done, 1 pushed to origin, 1 failed" in done.stdout
+    assert remote_refs(remote, "refs/fclf-sweeps/*") == [
+        f"refs/fclf-sweeps/failed/{seed.git('rev-parse', 'HEAD').strip()}/pair-li1"]
+
+    reporter = clone(remote, tmp_path / "reporter", env)
+    reporter.run(FCLF, "sweep", "report", "sweeps/pair.yaml", "--no-cache")
+    out = reporter.root / "sweeps" / "pair"
+    rows = leaderboard(out)
+    assert rows["pair-li0.1"]["status"] == "ok"
+    assert rows["pair-li1"]["status"] == "failed"
+    assert rows["pair-li1"]["problem"] == f"failed on {socket.gethostname()}: {DISK_FULL}"
+    markdown = (out / "leaderboard.md").read_text()
+    assert f"| failed on {socket.gethostname()}: {DISK_FULL} |" in markdown
+    assert "2 grid points: 1 with results, 0 collapsed, 0 missing, 1 failed." in markdown
+    assert "## Failed runs" in markdown and "exit status 3" in markdown
+
+    worker.env = env  # the node is healthy again
+    again = worker.run(*work)
+    assert "1 failed before (running them again)" in again.stderr
+    assert "queued 1/1 pair-li1" in again.stderr
+    assert "2 grid points: 1 already done, 1 pushed to origin, 0 failed" in again.stdout
+    assert remote_refs(remote, "refs/fclf-sweeps/*") == []  # the record is gone
+
+    reporter.run(FCLF, "sweep", "report", "sweeps/pair.yaml", "--no-cache")
+    assert {row["status"] for row in leaderboard(out).values()} == {"ok"}
+    assert "## Failed runs" not in (out / "leaderboard.md").read_text()

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fclf.cli.compare import Run
-from fclf.cli.sweep.leaderboard import (
+from fclf.plotting.sweep_pareto import draw_sweep_pareto
+from fclf.sweep.leaderboard import (
     PARETO_COLUMNS,
     Entry,
     csv_columns,
@@ -23,10 +24,10 @@ from fclf.cli.sweep.leaderboard import (
     pareto_rows,
     rank_entries,
 )
-from fclf.cli.sweep.spec import Selection, Sweep
-from fclf.plotting.sweep_pareto import draw_sweep_pareto
+from fclf.sweep.spec import Selection, Sweep
 
 CF_MIN = Selection("val", "counterfactual_relative_error", "min")
+RULE = Selection("val", "rule", "rule")
 FLIP_MAX = Selection("val", "flip_success_linear", "max")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -37,14 +38,17 @@ def make_sweep(selection: Selection = CF_MIN, sample: int | None = None) -> Swee
                  selection=selection, sample=sample, seed=0)
 
 
-def headline(cf=0.5, flip=0.7, keep=0.8, collapsed=False, test=None) -> dict:
-    test_block = {"flip_success_linear": 0.6, "preservation_linear": 0.75, "identity_top1": 0.9,
-                  "counterfactual_relative_error": 0.55, "noop_movement_ratio": 0.1,
-                  "collapsed": collapsed}
+def headline(cf=0.5, flip=0.7, keep=0.8, collapsed=False, test=None, area=None,
+             realistic=True) -> dict:
+    """A metrics/headline.json: val.told, test.told (+ test.blind), as the pipeline writes."""
+    test_block = {"flip_success_linear": 0.6, "preservation_linear": 0.75,
+                  "identity_top1_target": 0.9, "counterfactual_relative_error": 0.55,
+                  "noop_movement_ratio": 0.1, "collapsed": collapsed}
     test_block.update(test or {})
-    return {"val": {"flip_success_linear": flip, "preservation_linear": keep,
-                    "counterfactual_relative_error": cf, "collapsed": collapsed},
-            "test": test_block}
+    return {"val": {"told": {"flip_success_linear": flip, "preservation_linear": keep,
+                             "counterfactual_relative_error": cf, "collapsed": collapsed,
+                             "pareto_area_linear": area, "realistic": realistic}},
+            "test": {"told": test_block, "blind": {"counterfactual_relative_error": 0.65}}}
 
 
 def names(entries: list[Entry]) -> list[str]:
@@ -70,8 +74,8 @@ def test_entries_for_holds_every_grid_point_exactly_once() -> None:
     entries = entries_for(points, runs)
     assert names(entries) == [p.name for p in points]
     assert [e.status for e in entries] == ["ok", "ok", "ok", "no metrics", "missing", "missing"]
-    assert entries[0].headline["val"]["counterfactual_relative_error"] == 0.1
-    assert entries[1].headline["val"]["counterfactual_relative_error"] == 0.2
+    assert entries[0].value("val", "counterfactual_relative_error") == 0.1
+    assert entries[1].value("val", "counterfactual_relative_error") == 0.2
     assert entries[3].problem == "FileNotFoundError"
     assert [e.collapsed for e in entries] == [False, False, False, None, None, None]
 
@@ -86,10 +90,10 @@ def test_entries_for_with_no_runs_marks_every_point_missing() -> None:
 def test_collapsed_is_read_from_either_split() -> None:
     point = make_sweep().points()[0]
     only_test = headline()
-    only_test["test"]["collapsed"] = True
+    only_test["test"]["told"]["collapsed"] = True
     assert Entry(point, only_test, "ok").collapsed is True
     only_val = headline()
-    only_val["val"]["collapsed"] = True
+    only_val["val"]["told"]["collapsed"] = True
     assert Entry(point, only_val, "ok").collapsed is True
     assert Entry(point, headline(), "ok").collapsed is False
     assert Entry(point, None, "missing").collapsed is None
@@ -196,8 +200,8 @@ def test_test_numbers_never_change_rank_or_front() -> None:
     rng = np.random.default_rng(1)
     base = [headline(cf=float(rng.uniform()), flip=float(rng.uniform()),
                      keep=float(rng.uniform())) for _ in points]
-    base[2]["val"]["collapsed"] = True
-    base[2]["test"]["collapsed"] = True
+    base[2]["val"]["told"]["collapsed"] = True
+    base[2]["test"]["told"]["collapsed"] = True
 
     def ranking(headlines):
         runs = [Run(p.name, h) for p, h in zip(points, headlines, strict=True)]
@@ -209,12 +213,13 @@ def test_test_numbers_never_change_rank_or_front() -> None:
         changed = copy.deepcopy(base)
         for h in changed:
             for key in ("flip_success_linear", "preservation_linear",
-                        "counterfactual_relative_error", "identity_top1", "noop_movement_ratio"):
-                h["test"][key] = float(rng.uniform(-5, 5))
+                        "counterfactual_relative_error", "identity_top1_target",
+                        "noop_movement_ratio"):
+                h["test"]["told"][key] = float(rng.uniform(-5, 5))
         assert ranking(changed) == before
     no_test = copy.deepcopy(base)
     for h in no_test:
-        h["test"] = {"collapsed": h["test"]["collapsed"]}
+        h["test"] = {"told": {"collapsed": h["test"]["told"]["collapsed"]}}
     assert ranking(no_test) == before
 
 
@@ -234,7 +239,7 @@ def full_board(selection: Selection = CF_MIN):
     runs = [Run(points[0].name, headline(cf=0.25, flip=0.7, keep=0.8)),
             Run(points[1].name, headline(cf=0.05, collapsed=True)),
             Run(points[2].name, headline(cf=0.3, flip=0.6, keep=0.85,
-                                         test={"identity_top1": None})),
+                                         test={"identity_top1_target": None})),
             Run(points[3].name, None, "FileNotFoundError | bad"),
             Run("workspace", headline())]
     return sweep, points, rank_entries(entries_for(points, runs), sweep.selection)
@@ -251,9 +256,9 @@ def test_markdown_has_heading_summary_header_and_one_row_per_grid_point() -> Non
     header = next(line for line in lines if line.startswith("| rank"))
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells == ["rank", "experiment", "loss.lambda_identity", "train.flip_prob",
-                     "val counterfactual_relative_error", "val flip", "val keep", "test flip",
-                     "test keep", "test cf error", "test id@1", "test no-op", "collapsed",
-                     "front", "status"]
+                     "val cf error", "val flip", "val keep", "test cf error",
+                     "test blind cf error", "test flip", "test keep", "test id@1 (target)",
+                     "test no-op", "collapsed", "front", "status"]
     rows = [line for line in lines if line.startswith("| ") and line is not header]
     assert len(rows) == 6
     for point in points:
@@ -261,13 +266,14 @@ def test_markdown_has_heading_summary_header_and_one_row_per_grid_point() -> Non
     first = [c.strip() for c in rows[0].strip("|").split("|")]
     assert first[:5] == ["1", points[0].name, "0", "0.25", "0.2500"]
     assert first[-3:] == ["no", "yes", "ok"]
-    assert first[cells.index("test id@1")] == "0.9000"
-    third = rows[1]  # points[2]: identity_top1 is None
+    assert first[cells.index("test id@1 (target)")] == "0.9000"
+    assert first[cells.index("test blind cf error")] == "0.6500"
+    third = rows[1]  # points[2]: identity_top1_target is None
     assert "| - |" in third
     broken = next(row for row in rows if points[3].name in row)
     assert "no metrics: FileNotFoundError \\| bad" in broken  # the pipe is escaped
     missing = next(row for row in rows if points[5].name in row)
-    assert missing.rstrip().endswith("| - | - | - | - | - | - | - | - | - |  | missing |")
+    assert missing.rstrip().endswith("| - | - | - | - | - | - | - | - | - | - |  | missing |")
 
 
 def test_markdown_says_higher_is_better_for_max() -> None:
@@ -282,10 +288,12 @@ def test_csv_round_trips_with_machine_headers() -> None:
     reader = csv.DictReader(io.StringIO(text))
     assert reader.fieldnames == [
         "rank", "name", "status", "problem", "loss.lambda_identity", "train.flip_prob",
-        "val_flip_success_linear", "val_preservation_linear",
-        "val_counterfactual_relative_error", "test_flip_success_linear",
-        "test_preservation_linear", "test_counterfactual_relative_error", "test_identity_top1",
-        "test_noop_movement_ratio", "collapsed", "on_val_front"]
+        "val_counterfactual_relative_error", "val_flip_success_linear",
+        "val_preservation_linear", "test_counterfactual_relative_error",
+        "test_blind_counterfactual_relative_error", "test_flip_success_linear",
+        "test_preservation_linear", "test_identity_top1_target", "test_noop_movement_ratio",
+        "val_success_linear", "val_pareto_area_linear", "test_success_linear",
+        "collapsed", "on_val_front", "not_eligible"]
     assert reader.fieldnames == csv_columns(sweep)
     rows = list(reader)
     assert [r["name"] for r in rows] == names(ranked)
@@ -295,7 +303,7 @@ def test_csv_round_trips_with_machine_headers() -> None:
     assert first["on_val_front"] == "true"
     assert first["loss.lambda_identity"] == "0" and first["train.flip_prob"] == "0.25"
     assert float(first["val_counterfactual_relative_error"]) == 0.25
-    assert rows[1]["test_identity_top1"] == ""
+    assert rows[1]["test_identity_top1_target"] == ""
     cheater = next(r for r in rows if r["name"] == points[1].name)
     assert cheater["collapsed"] == "true" and cheater["on_val_front"] == "false"
     broken = next(r for r in rows if r["name"] == points[3].name)
@@ -358,7 +366,7 @@ def test_a_collapse_seen_on_test_only_is_shown_but_does_not_move_the_run() -> No
     sweep = make_sweep()
     points = sweep.points()
     best = headline(cf=0.1)
-    best["test"]["collapsed"] = True  # val says healthy: ranking on it must not peek at test
+    best["test"]["told"]["collapsed"] = True  # val says healthy: ranking must not peek at test
     runs = [Run(points[0].name, headline(cf=0.5)), Run(points[1].name, best)]
     ranked = rank_entries(entries_for(points, runs), sweep.selection)
     assert ranked[0].name == points[1].name and ranked[0].on_front
@@ -377,3 +385,44 @@ def test_pareto_csv_holds_every_row_and_a_header_when_empty() -> None:
     assert read[2]["group"] == "COLLAPSED"
     empty = pareto_csv([]).splitlines()
     assert empty == [",".join(PARETO_COLUMNS)]
+
+
+# --- the selection rule (the default select) ---------------------------------------------
+
+def test_the_default_ranking_is_the_selection_rule_of_the_pipeline() -> None:
+    """Eligible first (flip/keep at the gate, realistic, not collapsed), then the lowest val
+    error, ties within 0.01 to the larger Pareto area: the order of
+    fclf.evaluate.selection.rank, the function that picks the peers and the best baseline."""
+    points, ranked = ranked_sweep({
+        0: headline(cf=0.400, area=0.80, keep=0.9),
+        1: headline(cf=0.405, area=0.90, keep=0.9),               # ties with 0, larger area: first
+        2: headline(cf=0.10, flip=0.5, keep=0.9),                 # best error, flip below the gate
+        3: headline(cf=0.20, keep=0.9, realistic=False),          # off the manifold: not eligible
+        4: headline(cf=0.30, keep=0.9, collapsed=True),
+        # 5: missing
+    }, RULE)
+    assert names(ranked) == [points[i].name for i in (1, 0, 2, 3, 4, 5)]
+    assert ranked[0].held_back == () and ranked[2].held_back[0].startswith("flip_success")
+    text = leaderboard_markdown(ranked, make_sweep(RULE))
+    assert "Ranked by the selection rule (fclf.evaluate.selection)" in text
+    row = next(line for line in text.splitlines() if f"| {points[3].name} |" in line)
+    assert "not eligible: unrealistic" in row
+    with_names = {e.name: e for e in ranked}
+    from fclf.evaluate.selection import rank
+
+    told = {p.name: with_names[p.name].headline["val"]["told"] for p in points[:5]}
+    blocks = {name: dict(b, curve={"pareto_area_linear": b["pareto_area_linear"]})
+              for name, b in told.items()}
+    assert [r.name for r in rank(blocks)] == names(ranked)[:5]
+
+
+def test_the_rule_takes_the_gate_thresholds_it_is_given() -> None:
+    from fclf.evaluate.selection import SelectionRule
+
+    points = make_sweep(RULE).points()
+    runs = [Run(points[0].name, headline(cf=0.2, flip=0.65, keep=0.9)),
+            Run(points[1].name, headline(cf=0.3, flip=0.75, keep=0.9))]
+    loose = rank_entries(entries_for(points, runs), RULE, SelectionRule(0.6, 0.5))
+    strict = rank_entries(entries_for(points, runs), RULE, SelectionRule(0.7, 0.5))
+    assert names(loose)[:2] == [points[0].name, points[1].name]
+    assert names(strict)[:2] == [points[1].name, points[0].name]

@@ -1,6 +1,6 @@
 """Reading `dvc queue status` (the table DVC 3 prints) into {experiment: state}."""
 
-from fclf.cli.sweep.dvc_commands import parse_queue_status, parse_worker_count
+from fclf.sweep.dvc_commands import parse_queue_status, parse_worker_count
 
 # Printed by `dvc queue status` (DVC 3.67) in a clone whose worker was killed and restarted.
 STATUS = """\

@@ -1,4 +1,4 @@
-"""The sweep file (fclf.cli.sweep.spec): grid, names, values for `-S`, sample, shards, and the
+"""The sweep file (fclf.sweep.spec): grid, names, values for `-S`, sample, shards, and the
 errors a bad file gets, checked against the repository's real params.yaml."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fclf.cli.sweep.spec import (
+from fclf.config import _Loader, leaf_keys, load_config
+from fclf.errors import ConfigError, FclfError
+from fclf.sweep.spec import (
     SELECTABLE,
     GridPoint,
     Selection,
@@ -26,8 +28,6 @@ from fclf.cli.sweep.spec import (
     shard,
     yaml_value,
 )
-from fclf.config import _Loader, leaf_keys, load_config
-from fclf.errors import ConfigError, FclfError
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 GIT = shutil.which("git")
@@ -649,6 +649,7 @@ def test_bad_order(tmp_path, order):
         params:
           train.flip_prob: [0.5]
         select:
+          metric: counterfactual_relative_error
           order: {order}
         """)
     assert_at(message, path, text, "order:")
@@ -752,7 +753,12 @@ def test_errors_are_user_errors():
 
 def test_select_defaults(tmp_path):
     sweep = load(tmp_path, THREE_KEYS)
-    assert sweep.selection == Selection("val", "counterfactual_relative_error", "min")
+    assert sweep.selection == Selection("val", "rule", "rule") and sweep.selection.is_rule
+
+
+def test_the_rule_takes_no_order(tmp_path):
+    with pytest.raises(ConfigError, match="select.order does not apply to metric: rule"):
+        load(tmp_path, THREE_KEYS + "select:\n  metric: rule\n  order: min\n")
 
 
 @pytest.mark.parametrize(("metric", "order"), list(SELECTABLE.items()))

@@ -4,14 +4,12 @@ grid point is listed with its log while the others still run (the local `--shard
 
 from __future__ import annotations
 
-import csv
-import sys
+import socket
 from pathlib import Path
 
 import pytest
-from test_pipeline_dvc import TINY_PARAMS, Pipeline, make_pipeline_repo
-
-FCLF = str(Path(sys.executable).parent / "fclf")
+from sweep_project import FCLF, leaderboard, local_experiments, make_shared_project, running_stage
+from test_pipeline_dvc import Pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -25,18 +23,7 @@ params:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Pipeline:
     """A committed pipeline with a sweep file, a bare git remote and a DVC remote folder."""
-    tmp = tmp_path_factory.mktemp("sweep-local")
-    repo = make_pipeline_repo(tmp / "repo", {**TINY_PARAMS, "train.epochs": 1,
-                                             "eval.bootstrap_resamples": 20})
-    (tmp / "store").mkdir()
-    repo.dvc("remote", "add", "-d", "store", str(tmp / "store"))
-    (repo.root / "sweeps").mkdir()
-    (repo.root / "sweeps" / "good.yaml").write_text(GOOD)
-    repo.commit("sweep")
-    repo.run("git", "init", "-q", "--bare", str(tmp / "remote.git"))
-    repo.git("remote", "add", "origin", str(tmp / "remote.git"))
-    repo.git("push", "-q", "origin", "HEAD:refs/heads/main")
-    return repo
+    return make_shared_project(tmp_path_factory.mktemp("sweep-local"), {"good.yaml": GOOD})[0]
 
 
 def unchanged(repo: Pipeline) -> None:
@@ -83,7 +70,7 @@ def test_unreachable_remotes_change_nothing(project: Pipeline) -> None:
     assert done.returncode == 2 and "is unreachable" in done.stderr, done.stderr
     unchanged(project)
 
-    store = project.root.parent / "store"
+    store = project.root.parent / "dvc-store"
     store.rename(store.with_name("store-unmounted"))
     try:
         done = project.run(FCLF, "sweep", "work", "sweeps/good.yaml", "--push", "origin",
@@ -123,16 +110,19 @@ def test_a_failing_run_is_listed_with_its_log_and_the_others_finish(project: Pip
     assert f"failed: f-ac0.75: {Path('logs/sweeps/f/f-ac0.75.log')}" in done.stdout
     assert "too small" in log.read_text()
 
+    assert f"on {socket.gethostname()} at " in done.stdout and "exit status 2" in done.stdout
+
     again = project.run(FCLF, "sweep", "work", "sweeps/fails.yaml", "--poll", "1", check=False)
-    assert "2 grid points: 1 already done" in again.stdout  # the finished one is not re-run
+    assert "2 grid points, 1 already done, 1 failed before (running them again)" in again.stderr
+    assert "queued 1/1 f-ac0.75" in again.stderr  # the failed one is retried, not the other
 
     project.run(FCLF, "sweep", "report", "sweeps/fails.yaml", "--local")
-    rows = {row["name"]: row for row in
-            csv.DictReader((project.root / "sweeps" / "f" / "leaderboard.csv").open())}
+    rows = leaderboard(project.root / "sweeps" / "f")
     assert rows["f-ac0"]["status"] == "ok" and rows["f-ac0"]["rank"] == "1"
-    # DVC's queue still lists the failed run here, so it shows as failed, not as missing.
-    assert rows["f-ac0.75"]["status"] == "no metrics"
-    assert rows["f-ac0.75"]["problem"] == "Experiment run failed"
+    # The worker's failure record (here, no remote) names the host and the cause.
+    assert rows["f-ac0.75"]["status"] == "failed"
+    assert rows["f-ac0.75"]["problem"].startswith(f"failed on {socket.gethostname()}: ")
+    assert "too small" in rows["f-ac0.75"]["problem"]
     assert rows["f-ac0.75"]["rank"] == "2"
 
 
@@ -143,8 +133,6 @@ def test_sigterm_stops_the_queue_and_a_restart_finishes_the_shard(project: Pipel
     import signal
     import subprocess
     import time
-
-    from test_sweep_distributed import local_experiments, running_stage
 
     worker = subprocess.Popen([FCLF, "sweep", "work", "sweeps/good.yaml", "--poll", "1"],
                               cwd=project.root, env=project.env, stdout=subprocess.PIPE,

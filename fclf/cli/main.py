@@ -421,6 +421,15 @@ sweep_app = typer.Typer(
     help="Grids of `dvc exp` runs over many machines: plan a shard, work it (run and push "
     "each experiment), report (pull all, rank on val, flag collapse). See README 'Sweeps'.")
 app.add_typer(sweep_app, name="sweep")
+def _sweep_commands(what: str):
+    """git and dvc in the project around the current folder, for `fclf.sweep`."""
+    from fclf.cli.dvc_locate import dvc_executable, find_dvc_root
+    from fclf.sweep.dvc_commands import Commands
+
+    cwd = Path.cwd().resolve()
+    return Commands.at(find_dvc_root(cwd), dvc_executable(), cwd, what)
+
+
 _SWEEP_FILE = typer.Argument(..., help="sweep file (YAML: params grid, select, sample, seed)")
 _SHARD = typer.Option("1/1", "--shard", help="I/N: the I-th of N disjoint shards (1-based)")
 _PARAMS = typer.Option(Path("params.yaml"), help="params file the experiments start from")
@@ -439,14 +448,13 @@ def sweep_plan_command(
     computes the same shards from the sweep file alone."""
     import shlex
 
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.spec import load_sweep, parse_shard, shard
+    from fclf.sweep.spec import load_sweep, parse_shard, shard
 
     index, count = parse_shard(shard_spec)
     sweep = load_sweep(sweep_file, params)
     grid = sweep.points()
     points = shard(grid, index, count)
-    commands = Commands.in_project(what="fclf sweep plan --queue") if queue else None
+    commands = _sweep_commands("fclf sweep plan --queue") if queue else None
     for point in points:
         if commands is not None:
             commands.queue_experiment(point.name, point.set_args())
@@ -481,13 +489,12 @@ def sweep_work_command(
     Exit 1 when a run failed (the others still ran); its log is listed."""
     import signal
 
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.spec import load_sweep, parse_shard
-    from fclf.cli.sweep.work import summary, work_shard
+    from fclf.sweep.spec import load_sweep, parse_shard
+    from fclf.sweep.work import summary, work_shard
 
     index, count = parse_shard(shard_spec)
     sweep = load_sweep(sweep_file, params)
-    commands = Commands.in_project(what="fclf sweep work")
+    commands = _sweep_commands("fclf sweep work")
 
     def stop(signum, frame):  # SIGTERM (scheduler pre-emption) acts like Ctrl-C
         raise KeyboardInterrupt
@@ -523,15 +530,19 @@ def sweep_report_command(
     """Pull every experiment of the sweep, then write leaderboard.md/.csv (ranked on val,
     test shown, collapse flagged, each grid point once) and pareto.png/.csv (flip vs
     preservation per run, collapsed runs marked)."""
-    from fclf.cli.sweep.dvc_commands import Commands
-    from fclf.cli.sweep.report import sweep_report
-    from fclf.cli.sweep.spec import load_sweep
+    from fclf.cli.compare import collect_runs, exp_show_json
+    from fclf.config import load_config
+    from fclf.evaluate.configured import selection_rule
+    from fclf.sweep.report import sweep_report
+    from fclf.sweep.spec import load_sweep
 
     sweep = load_sweep(sweep_file, params)
-    commands = Commands.in_project(what="fclf sweep report")
+    rule = selection_rule(load_config(params))
+    commands = _sweep_commands("fclf sweep report")
     folder = out or Path("sweeps") / sweep.name
     report = sweep_report(sweep, commands, folder, None if local else remote, dvc_remote,
-                          not no_cache, lambda line: typer.echo(line, err=True))
+                          not no_cache, lambda line: typer.echo(line, err=True),
+                          lambda root: collect_runs(exp_show_json(root)), rule)
     typer.echo(report.markdown)
     typer.echo("wrote " + ", ".join(str(path) for path in report.files), err=True)
 

@@ -40,10 +40,15 @@ from fclf.config import (
 )
 from fclf.errors import ConfigError, FclfError
 
-SELECTABLE = {  # val keys of metrics/headline.json -> the direction that is better
+RULE = "rule"  # fclf.evaluate.selection: the project's selection rule (the default)
+SELECTABLE = {  # RULE, or a val.told key of metrics/headline.json -> the better direction
+    RULE: RULE,
     "counterfactual_relative_error": "min",
     "flip_success_linear": "max",
     "preservation_linear": "max",
+    "success_linear": "max",
+    "identity_top1_target": "max",
+    "pareto_area_linear": "max",
 }
 TOP_KEYS = ("name", "params", "select", "sample", "seed")
 SELECT_KEYS = ("split", "metric", "order")
@@ -52,9 +57,17 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
 @dataclass(frozen=True)
 class Selection:
+    """How a sweep's leaderboard ranks its runs: by the project's selection rule (metric and
+    order "rule": fclf.evaluate.selection, the rule the pipeline and the README use), or by
+    one val.told headline number in the given order ("min" or "max")."""
+
     split: str
     metric: str
-    order: str  # "min" or "max"
+    order: str  # "min", "max" or "rule"
+
+    @property
+    def is_rule(self) -> bool:
+        return self.metric == RULE
 
 
 @dataclass(frozen=True)
@@ -287,11 +300,18 @@ def _check_selection(select: Any, where) -> Selection:
         raise ConfigError(f"{where('select.split')}: select.split = {split!r}: runs are selected "
                           "on val only; test is what the leaderboard reports, and choosing on "
                           "it would make the reported numbers optimistic")
-    metric = select.get("metric", "counterfactual_relative_error")
+    metric = select.get("metric", RULE)
     if metric not in SELECTABLE:
-        raise ConfigError(f"{where('select.metric')}: select.metric = {metric!r} is not a val "
-                          f"key of metrics/headline.json{did_you_mean(str(metric), SELECTABLE)}; "
+        raise ConfigError(f"{where('select.metric')}: select.metric = {metric!r} is neither "
+                          f"'rule' nor a val.told key of metrics/headline.json"
+                          f"{did_you_mean(str(metric), SELECTABLE)}; "
                           f"expected one of {', '.join(SELECTABLE)}")
+    if metric == RULE:
+        if "order" in select:
+            raise ConfigError(f"{where('select.order')}: select.order does not apply to "
+                              "metric: rule (the rule says which way each of its scores is "
+                              "better); drop it, or name a metric")
+        return Selection(split, RULE, RULE)
     order = select.get("order", SELECTABLE[metric])
     if order not in ("min", "max"):
         raise ConfigError(f"{where('select.order')}: select.order = {order!r}; expected min or max")

@@ -1,16 +1,25 @@
 """The leaderboard of a sweep: every grid point once, ranked on val, collapse flagged.
 
-Pure functions: runs (from `dvc exp show`, see fclf.cli.compare) in, rows and text out;
+Pure functions: runs (from `dvc exp show`, read by fclf.cli.compare) in, rows and text out;
 the caller writes the files. Ranking reads the val block of each headline only: test
 numbers are reported next to it and drawn, never used to order runs or to pick the front,
 so the reported test numbers stay an honest estimate of the chosen run.
 
-Order of the ranks:
+Every number is the headline's told-mode block (`metrics/headline.json`: val.told and
+test.told; the blind counterfactual error is reported beside them).
+
+Order of the ranks, with the default `select: {metric: rule}`: the runs with a headline in
+the order `fclf.evaluate.selection.rank` gives their val.told blocks (eligible runs first: not
+collapsed, realistic, flip/keep at the gate's thresholds; then the lowest counterfactual
+error, ties within 0.01 to the larger Pareto area) -- the same function that picks the
+peers' settings and the best baseline. With a named metric instead:
 1. runs with a headline that did not collapse on val, by the val selection metric;
 2. runs that collapsed on val (however good their metric: a collapsed editor that sends
    every face to one point can score well on some metrics), by the same metric;
-3. runs with a headline but no finite val selection metric, in grid order;
-4. grid points without a run ("missing") or without a readable headline, in grid order.
+3. runs with a headline but no finite val selection metric, in grid order.
+Then, either way: grid points without a run ("missing"), whose run failed ("failed", with
+the failure record its worker shared: fclf.sweep.failures) or without a readable headline,
+in grid order.
 
 A collapse seen on test only is shown (`COLLAPSED(test)`) but does not move the run:
 that would be choosing on test.
@@ -21,50 +30,65 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from fclf.cli.compare import Run
-from fclf.cli.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
+from fclf.evaluate.selection import SelectionRule, rank
+from fclf.sweep.failures import Failure
+from fclf.sweep.spec import GridPoint, Selection, Sweep, name_text, yaml_value
 
 OK = "ok"
 MISSING = "missing"
+FAILED = "failed"
 NO_METRICS = "no metrics"
 SELECTION_SPLIT = "val"  # never test, whatever a Selection says (spec.py refuses it too)
+MODE = "told"  # the mode the rule, the gate and the README's headline use
+BLIND = "blind"
 FRONT_X = "flip_success_linear"  # the val front: flip success against preservation
 FRONT_Y = "preservation_linear"
-# (markdown header, split, headline key) of the reported numbers
+# (markdown header, split, mode, headline key) of the reported numbers
 NUMBER_COLUMNS = (
-    ("val flip", "val", "flip_success_linear"),
-    ("val keep", "val", "preservation_linear"),
-    ("test flip", "test", "flip_success_linear"),
-    ("test keep", "test", "preservation_linear"),
-    ("test cf error", "test", "counterfactual_relative_error"),
-    ("test id@1", "test", "identity_top1"),
-    ("test no-op", "test", "noop_movement_ratio"),
+    ("val cf error", "val", MODE, "counterfactual_relative_error"),
+    ("val flip", "val", MODE, "flip_success_linear"),
+    ("val keep", "val", MODE, "preservation_linear"),
+    ("test cf error", "test", MODE, "counterfactual_relative_error"),
+    ("test blind cf error", "test", BLIND, "counterfactual_relative_error"),
+    ("test flip", "test", MODE, "flip_success_linear"),
+    ("test keep", "test", MODE, "preservation_linear"),
+    ("test id@1 (target)", "test", MODE, "identity_top1_target"),
+    ("test no-op", "test", MODE, "noop_movement_ratio"),
 )
-CSV_NUMBERS = (
-    ("val", "flip_success_linear"),
-    ("val", "preservation_linear"),
-    ("val", "counterfactual_relative_error"),
-    ("test", "flip_success_linear"),
-    ("test", "preservation_linear"),
-    ("test", "counterfactual_relative_error"),
-    ("test", "identity_top1"),
-    ("test", "noop_movement_ratio"),
+CSV_NUMBERS = tuple((split, mode, key) for _, split, mode, key in NUMBER_COLUMNS) + (
+    ("val", MODE, "success_linear"),
+    ("val", MODE, "pareto_area_linear"),
+    ("test", MODE, "success_linear"),
 )
+
+
+def csv_name(split: str, mode: str, key: str) -> str:
+    return f"{split}_{key}" if mode == MODE else f"{split}_{mode}_{key}"
+
+
+class Run(Protocol):
+    """A run as `dvc exp show` gives it: its name and headline (None: no readable headline,
+    `problem` says why)."""
+
+    name: str
+    headline: dict | None
+    problem: str
 
 
 @dataclass
 class Entry:
     """One grid point and what became of it.
 
-    status: "ok" (a headline), "missing" (no experiment of that name: not run yet, or it
-    failed, see the worker's log) or "no metrics" (the experiment exists but has no
-    readable headline; `problem` says why). `collapsed` is derived from the headline:
+    status: "ok" (a headline), "missing" (no experiment of that name and no failure record:
+    not run yet, or its worker died), "failed" (no result, and a worker recorded the
+    failure: `failure` says where, when and why) or "no metrics" (the experiment exists but
+    has no readable headline; `problem` says why). `collapsed` is derived from the headline:
     True if val or test says so, None with no headline (or when neither split says).
     """
 
@@ -74,6 +98,8 @@ class Entry:
     problem: str = ""
     rank: int = 0
     on_front: bool = False
+    failure: Failure | None = None
+    held_back: tuple[str, ...] = ()  # why the selection rule ranks it after eligible runs
 
     @property
     def collapsed(self) -> bool | None:
@@ -84,18 +110,24 @@ class Entry:
         return self.point.name
 
     def collapsed_on(self, split: str) -> bool:
-        return ((self.headline or {}).get(split) or {}).get("collapsed") is True
+        return block_of(self.headline, split).get("collapsed") is True
 
-    def value(self, split: str, key: str) -> float | None:
-        """The headline number split.key, or None when absent, not a number or not finite."""
-        block = (self.headline or {}).get(split) or {}
-        return _finite(block.get(key))
+    def value(self, split: str, key: str, mode: str = MODE) -> float | None:
+        """The headline number split.mode.key, or None when absent, not a number or not
+        finite."""
+        return _finite(block_of(self.headline, split, mode).get(key))
+
+
+def block_of(headline: dict | None, split: str, mode: str = MODE) -> dict:
+    """headline[split][mode], {} where absent."""
+    block = ((headline or {}).get(split) or {}).get(mode)
+    return block if isinstance(block, dict) else {}
 
 
 def _collapsed(headline: dict | None) -> bool | None:
     if headline is None:
         return None
-    flags = [(headline.get(split) or {}).get("collapsed") for split in ("val", "test")]
+    flags = [block_of(headline, split).get("collapsed") for split in ("val", "test")]
     if any(flag is True for flag in flags):
         return True
     return None if all(flag is None for flag in flags) else False
@@ -108,12 +140,16 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def entries_for(points: Sequence[GridPoint], runs: Sequence[Run]) -> list[Entry]:
-    """One entry per grid point, in the points' order, matched to runs by experiment name.
+def entries_for(points: Sequence[GridPoint], runs: Sequence[Run],
+                failures: Mapping[str, Failure] | None = None) -> list[Entry]:
+    """One entry per grid point, in the points' order, matched to runs (and failure records)
+    by experiment name.
 
     Runs that are not grid points (the workspace, other experiments) are ignored; of two
-    runs with the same name, one with a headline wins.
+    runs with the same name, one with a headline wins. A headline always beats a failure
+    record (the point was run again and succeeded); a record beats a run without one.
     """
+    failures = failures or {}
     by_name: dict[str, Run] = {}
     for run in runs:
         known = by_name.get(run.name)
@@ -126,7 +162,10 @@ def entries_for(points: Sequence[GridPoint], runs: Sequence[Run]) -> list[Entry]
             continue
         seen.add(point.name)
         run = by_name.get(point.name)
-        if run is None:
+        failure = failures.get(point.name)
+        if failure is not None and (run is None or run.headline is None):
+            entries.append(Entry(point, None, FAILED, failure.summary, failure=failure))
+        elif run is None:
             entries.append(Entry(point, None, MISSING))
         elif run.headline is None:
             entries.append(Entry(point, None, NO_METRICS, run.problem or "no headline"))
@@ -148,13 +187,45 @@ def pareto_front(pairs: Sequence[tuple[float, float]]) -> list[bool]:
     return [not d for d in dominated]
 
 
-def rank_entries(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
+def rank_entries(entries: Sequence[Entry], selection: Selection,
+                 rule: SelectionRule | None = None) -> list[Entry]:
     """Copies of `entries` in rank order with `rank` (1..n) and `on_front` set.
 
-    Reads val numbers only. The front is the Pareto front of (val flip success, val
-    preservation) among runs with a headline that did not collapse; it does not need the
-    selection metric (val cf error is null on real data, flip and preservation are not).
+    Reads val numbers only. `rule` (default: SelectionRule()'s thresholds; pass the one from
+    the project's gate) applies when `selection` is the rule. The front is the Pareto front
+    of (val flip success, val preservation) among runs with a headline that did not
+    collapse; it does not need the selection metric (val cf error is null on real data, flip
+    and preservation are not).
     """
+    ordered = (_rule_order(entries, rule or SelectionRule()) if selection.is_rule
+               else _metric_order(entries, selection))
+    ranked = [replace(entry, rank=position, on_front=False)
+              for position, entry in enumerate(ordered, start=1)]
+    candidates = [entry for entry in ranked if _front_pair(entry) is not None]
+    flags = pareto_front([_front_pair(entry) for entry in candidates])
+    for entry, on_front in zip(candidates, flags, strict=True):
+        entry.on_front = on_front
+    return ranked
+
+
+def _rule_order(entries: Sequence[Entry], rule: SelectionRule) -> list[Entry]:
+    """Runs with a headline in `selection.rank`'s order of their val.told blocks, then the
+    others in grid order."""
+    ok = {entry.name: entry for entry in entries if entry.status == OK}
+    blocks = {name: _rule_block(entry) for name, entry in ok.items()}
+    ordered = [replace(ok[r.name], held_back=r.reasons) for r in rank(blocks, rule)]
+    return ordered + sorted((e for e in entries if e.status != OK), key=lambda e: e.point.index)
+
+
+def _rule_block(entry: Entry) -> dict:
+    """The val.told headline block as the rule reads it (the headline flattens the curve's
+    Pareto area to `pareto_area_linear`)."""
+    block = dict(block_of(entry.headline, SELECTION_SPLIT))
+    block["curve"] = {"pareto_area_linear": block.get("pareto_area_linear")}
+    return block
+
+
+def _metric_order(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
     sign = 1.0 if selection.order == "min" else -1.0
 
     def key(entry: Entry) -> tuple:
@@ -166,13 +237,7 @@ def rank_entries(entries: Sequence[Entry], selection: Selection) -> list[Entry]:
             return (3, 0.0, index)
         return (2 if entry.collapsed_on(SELECTION_SPLIT) else 1, sign * metric, index)
 
-    ranked = [replace(entry, rank=position, on_front=False)
-              for position, entry in enumerate(sorted(entries, key=key), start=1)]
-    candidates = [entry for entry in ranked if _front_pair(entry) is not None]
-    flags = pareto_front([_front_pair(entry) for entry in candidates])
-    for entry, on_front in zip(candidates, flags, strict=True):
-        entry.on_front = on_front
-    return ranked
+    return sorted(entries, key=key)
 
 
 def _front_pair(entry: Entry) -> tuple[float, float] | None:
@@ -193,6 +258,10 @@ def _collapse_cell(entry: Entry) -> str:
 
 
 def _status_cell(entry: Entry) -> str:
+    if entry.status == FAILED:
+        return entry.problem  # "failed on <host>: <last line>"
+    if entry.status == OK and entry.held_back:
+        return "not eligible: " + "; ".join(entry.held_back)
     return f"{NO_METRICS}: {entry.problem}" if entry.status == NO_METRICS else entry.status
 
 
@@ -202,21 +271,30 @@ def _cell(text: str) -> str:
 
 
 def summary_line(ranked: Sequence[Entry], sweep: Sweep) -> str:
-    """'N grid points: X with results, Y collapsed, Z missing[, W without metrics].'"""
+    """'N grid points: X with results, Y collapsed, Z missing[, F failed][, W without
+    metrics].'"""
     ok = [e for e in ranked if e.status == OK]
     collapsed = sum(e.collapsed is True for e in ok)
     missing = sum(e.status == MISSING for e in ranked)
+    failed = sum(e.status == FAILED for e in ranked)
     broken = sum(e.status == NO_METRICS for e in ranked)
     sample = (f" (a seeded sample of the {sweep.grid_size}-point grid)"
               if len(ranked) < sweep.grid_size else "")
     text = (f"{len(ranked)} grid points{sample}: {len(ok)} with results, {collapsed} collapsed, "
-            f"{missing} missing")
+            f"{missing} missing" + (f", {failed} failed" if failed else ""))
     return text + (f", {broken} without readable metrics." if broken else ".")
 
 
 def selection_line(selection: Selection) -> str:
-    better = "lower" if selection.order == "min" else "higher"
-    return (f"Ranked on val {selection.metric} ({better} is better); test columns are "
+    if selection.is_rule:
+        how = ("Ranked by the selection rule (fclf.evaluate.selection) on val, told mode: "
+               "eligible runs first (not collapsed, realistic, flip/keep at the gate), then "
+               "the lowest counterfactual error (success_linear without the truth), ties "
+               "within 0.01 to the larger Pareto area")
+    else:
+        better = "lower" if selection.order == "min" else "higher"
+        how = f"Ranked on val {selection.metric} ({better} is better)"
+    return (f"{how}; test columns are "
             "reported, never used to choose; front = on the val flip/preservation Pareto "
             "front among runs that did not collapse on val; COLLAPSED(test): collapsed on "
             "test only (shown, not used to rank).")
@@ -226,8 +304,10 @@ def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
     """The leaderboard as Markdown: heading, summary, how it is ranked, one row per point."""
     keys = list(sweep.params)
     metric = sweep.selection.metric
-    header = ["rank", "experiment", *keys, f"val {metric}",
-              *(title for title, _, _ in NUMBER_COLUMNS), "collapsed", "front", "status"]
+    own = [] if sweep.selection.is_rule or metric == "counterfactual_relative_error" \
+        else [f"val {metric}"]
+    header = ["rank", "experiment", *keys, *own,
+              *(title for title, *_ in NUMBER_COLUMNS), "collapsed", "front", "status"]
     lines = [f"# Sweep {sweep.name}", "", summary_line(ranked, sweep), "",
              selection_line(sweep.selection), "",
              "| " + " | ".join(header) + " |",
@@ -236,16 +316,31 @@ def leaderboard_markdown(ranked: Sequence[Entry], sweep: Sweep) -> str:
         params = dict(entry.point.overrides)
         cells = [str(entry.rank), entry.name,
                  *(name_text(params[k]) if k in params else "-" for k in keys),
-                 _number(entry.value(SELECTION_SPLIT, metric)),
-                 *(_number(entry.value(split, k)) for _, split, k in NUMBER_COLUMNS),
+                 *(_number(entry.value(SELECTION_SPLIT, metric)) for _ in own),
+                 *(_number(entry.value(split, k, mode)) for _, split, mode, k in NUMBER_COLUMNS),
                  _collapse_cell(entry), "yes" if entry.on_front else "", _status_cell(entry)]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + failure_section(ranked)) + "\n"
+
+
+def failure_section(ranked: Sequence[Entry]) -> list[str]:
+    """Markdown lines: each failed point's record (host, time, shard, exit status) and the
+    last lines of its log; nothing when no point failed."""
+    failed = [entry for entry in ranked if entry.failure is not None]
+    if not failed:
+        return []
+    lines = ["", "## Failed runs", "",
+             "Recorded by the worker that ran each one (`fclf sweep work` runs them again)."]
+    for entry in failed:
+        lines += ["", f"**{entry.name}** failed {entry.failure.details()}; its log ends:", "",
+                  "````", *entry.failure.log_tail, "````"]
+    return lines
 
 
 def csv_columns(sweep: Sweep) -> list[str]:
     return ["rank", "name", "status", "problem", *sweep.params,
-            *(f"{split}_{key}" for split, key in CSV_NUMBERS), "collapsed", "on_val_front"]
+            *(csv_name(*number) for number in CSV_NUMBERS), "collapsed", "on_val_front",
+            "not_eligible"]
 
 
 def _csv_number(value: float | None) -> str:
@@ -266,10 +361,11 @@ def leaderboard_csv(ranked: Sequence[Entry], sweep: Sweep) -> str:
         row = {"rank": entry.rank, "name": entry.name, "status": entry.status,
                "problem": entry.problem,
                **{k: yaml_value(params[k]) if k in params else "" for k in sweep.params},
-               **{f"{split}_{key}": _csv_number(entry.value(split, key))
-                  for split, key in CSV_NUMBERS},
+               **{csv_name(split, mode, key): _csv_number(entry.value(split, key, mode))
+                  for split, mode, key in CSV_NUMBERS},
                "collapsed": _csv_bool(entry.collapsed),
-               "on_val_front": _csv_bool(entry.on_front)}
+               "on_val_front": _csv_bool(entry.on_front),
+               "not_eligible": "; ".join(entry.held_back)}
         writer.writerow(row)
     return buffer.getvalue()
 

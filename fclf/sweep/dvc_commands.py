@@ -1,8 +1,9 @@
 """The git and DVC commands a sweep runs, each a subprocess whose failure is an FclfError.
 
 Only DVC's documented commands are used (`exp run --queue`, `queue start|status|logs|kill|
-remove|stop`, `exp list|push|pull`, `config --list`): experiments are git refs moved
+remove|stop`, `exp list|push|pull`, `config --list`, `ls-url`): experiments are git refs moved
 through a git remote, their outputs go to a DVC remote, and DVC's own task queue runs them.
+Failure records (fclf.sweep.failures) are git blobs under their own refs, moved by git.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fclf.cli.dvc_locate import dvc_executable, find_dvc_root
 from fclf.errors import FclfError
+from fclf.sweep.failures import Failure, failure_ref, parse_failure, ref_prefix
 
 REMOTE_TIMEOUT_S = 120
 PULL_CHUNK = 100  # experiment names per `dvc exp pull` call (command-line length)
@@ -27,18 +28,20 @@ QUEUE_STATES = ("Queued", "Running", "Success", "Failed")
 
 @dataclass
 class Commands:
-    """git and dvc in one repository (`root`), without analytics or prompts."""
+    """git and `dvc_path` (the dvc command) in one repository (`root`), without analytics
+    or prompts. The command layer finds both (fclf.cli.dvc_locate)."""
 
     root: Path
+    dvc_path: str
 
     @classmethod
-    def in_project(cls, cwd: Path | None = None, what: str = "fclf sweep") -> Commands:
-        cwd = (Path.cwd() if cwd is None else cwd).resolve()
-        root = find_dvc_root(cwd)
+    def at(cls, root: Path | None, dvc_path: str, cwd: Path, what: str) -> Commands:
+        """In the DVC project `root` found above `cwd`; an error naming `what` to run in a
+        clone when there is none, or it is not a git repository too."""
         if root is None or not (root / ".git").exists():
             raise FclfError(f"{cwd}: not inside a git + DVC repository (no .dvc/ and .git here "
                             f"or above); run `{what}` in a clone of the project")
-        return cls(root)
+        return cls(root, dvc_path)
 
     @property
     def env(self) -> dict[str, str]:
@@ -46,10 +49,10 @@ class Commands:
                 "GIT_TERMINAL_PROMPT": "0"}
 
     def run(self, args: Sequence[str], what: str, timeout: float | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
+            check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(list(args), cwd=self.root, env=self.env, capture_output=True,
-                                  text=True, timeout=timeout)
+                                  text=True, timeout=timeout, input=stdin)
         except subprocess.TimeoutExpired:
             raise FclfError(f"{what}: no answer after {timeout:.0f} s") from None
         if check and done.returncode != 0:
@@ -58,12 +61,12 @@ class Commands:
 
     def dvc(self, *args: str, what: str | None = None, timeout: float | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
-        return self.run([dvc_executable(), *args], what or f"dvc {' '.join(args[:2])}",
+        return self.run([self.dvc_path, *args], what or f"dvc {' '.join(args[:2])}",
                         timeout, check)
 
     def git(self, *args: str, what: str | None = None, timeout: float | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(["git", *args], what or f"git {args[0]}", timeout, check)
+            check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return self.run(["git", *args], what or f"git {args[0]}", timeout, check, stdin)
 
     # --- remotes ---------------------------------------------------------------------
 
@@ -78,10 +81,16 @@ class Commands:
             raise FclfError(f"git remote {remote!r} is unreachable: "
                             f"{last_lines(done.stderr or done.stdout)}")
 
+    def _dvc_settings(self) -> dict[str, str]:
+        listed = self.dvc("config", "--list", what="dvc config --list").stdout
+        return dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)
+
+    def has_default_dvc_remote(self) -> bool:
+        return "core.remote" in self._dvc_settings()
+
     def dvc_remote_url(self, name: str | None) -> tuple[str, str]:
         """(name, url) of the DVC remote `name`, or of the default one."""
-        listed = self.dvc("config", "--list", what="dvc config --list").stdout
-        settings = dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)
+        settings = self._dvc_settings()
         remotes = {key[len("remote."):-len(".url")]: url for key, url in settings.items()
                    if key.startswith("remote.") and key.endswith(".url")}
         if name is None:
@@ -96,14 +105,24 @@ class Commands:
         return name, remotes[name].strip()
 
     def check_dvc_remote(self, name: str | None) -> str:
-        """The DVC remote's name; a local-folder remote must exist (an unmounted share is
-        the usual cause of a missing one). Other URLs are tried by the first push."""
+        """The DVC remote's name, once it is known to answer: a local-folder remote must be a
+        folder (an unmounted share is the usual cause of a missing one); any other URL (s3://,
+        gs://, ssh://, ...) is listed with `dvc ls-url remote://NAME/` through DVC's own
+        configuration (endpoint, credentials), so a wrong bucket, endpoint or missing
+        credentials is one line here instead of an error at the first push."""
         name, url = self.dvc_remote_url(name)
         if "://" not in url:
             path = Path(url) if Path(url).is_absolute() else self.root / ".dvc" / url
             if not path.is_dir():
                 raise FclfError(f"DVC remote {name!r} is unreachable: {url} is not a folder "
                                 "on this machine (is the shared storage mounted?)")
+            return name
+        done = self.dvc("ls-url", f"remote://{name}/", check=False, timeout=REMOTE_TIMEOUT_S,
+                        what=f"dvc ls-url remote://{name}/ ({url})")
+        if done.returncode != 0:
+            problem = remote_problem(dvc_error(done.stderr or done.stdout), name, url)
+            if problem is not None:
+                raise FclfError(f"DVC remote {name!r} ({url}) is unreachable: {problem}")
         return name
 
     # --- experiments -----------------------------------------------------------------
@@ -140,6 +159,59 @@ class Commands:
             self.dvc("--wait-for-lock", "exp", "pull", remote, *chunk, *extra,
                      what=f"dvc exp pull {remote} ({len(chunk)} experiments)")
 
+    # --- failure records (fclf.sweep.failures) -----------------------------------------
+
+    def record_failure(self, baseline: str, failure: Failure) -> None:
+        """Keep the record in this clone (a blob under its ref), replacing an older one."""
+        blob = self.git("hash-object", "-w", "--stdin", stdin=failure.to_json(),
+                        what="git hash-object").stdout.strip()
+        self.git("update-ref", failure_ref(baseline, failure.experiment), blob,
+                 what="git update-ref")
+
+    def push_failure(self, remote: str, baseline: str, name: str) -> None:
+        ref = failure_ref(baseline, name)
+        self.git("push", "-q", "--no-verify", remote, f"+{ref}:{ref}", timeout=REMOTE_TIMEOUT_S,
+                 what=f"git push {remote} (failure record of {name})")
+
+    def remote_failures(self, remote: str, baseline: str) -> set[str]:
+        """Names of the points with a failure record on the git remote."""
+        prefix = ref_prefix(baseline)
+        out = self.git("ls-remote", remote, f"{prefix}*", timeout=REMOTE_TIMEOUT_S,
+                       what=f"git ls-remote {remote}").stdout
+        refs = (line.split("\t", 1)[-1] for line in out.splitlines())
+        return {ref[len(prefix):] for ref in refs if ref.startswith(prefix)}
+
+    def clear_failure(self, baseline: str, name: str, remote: str | None) -> None:
+        """Delete the record of a point that has now succeeded, here and on `remote`."""
+        ref = failure_ref(baseline, name)
+        self.git("update-ref", "-d", ref, what="git update-ref -d")
+        if remote is not None:
+            self.git("push", "-q", "--no-verify", remote, f":{ref}", timeout=REMOTE_TIMEOUT_S,
+                     what=f"git push {remote} (deleting the failure record of {name})")
+
+    def fetch_failures(self, remote: str, baseline: str) -> None:
+        """This clone's failure records of `baseline` := the remote's (stale ones pruned)."""
+        prefix = ref_prefix(baseline)
+        self.git("fetch", "-q", "--prune", "--no-tags", remote, f"+{prefix}*:{prefix}*",
+                 timeout=REMOTE_TIMEOUT_S, what=f"git fetch {remote} (failure records)")
+
+    def failures(self, baseline: str) -> dict[str, Failure]:
+        """{experiment: its failure record} of `baseline` in this clone."""
+        prefix = ref_prefix(baseline)
+        out = self.git("for-each-ref", "--format=%(objectname) %(refname)", prefix,
+                       what="git for-each-ref").stdout
+        refs = [line.split(" ", 1) for line in out.splitlines() if line.strip()]
+        if not refs:
+            return {}
+        batch = self.git("cat-file", "--batch", stdin="".join(f"{sha}\n" for sha, _ in refs),
+                         what="git cat-file --batch").stdout
+        found: dict[str, Failure] = {}
+        for (_, ref), text in zip(refs, split_cat_file_batch(batch), strict=True):
+            failure = parse_failure(text)
+            if failure is not None and ref.startswith(prefix):
+                found[ref[len(prefix):]] = failure
+        return found
+
     # --- DVC's task queue ------------------------------------------------------------
 
     def queue_status(self) -> tuple[dict[str, str], int]:
@@ -153,7 +225,7 @@ class Commands:
         workers inherit the command's stdout/stderr, and reading a pipe would wait for them
         to finish the whole queue."""
         with tempfile.TemporaryFile("w+") as out:
-            done = subprocess.run([dvc_executable(), "queue", "start", "-j", str(jobs)],
+            done = subprocess.run([self.dvc_path, "queue", "start", "-j", str(jobs)],
                                   cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=subprocess.STDOUT, text=True)
             if done.returncode != 0:
@@ -224,6 +296,60 @@ def parse_worker_count(text: str) -> int:
     """Active + idle workers of `dvc queue status`'s last line (0 when it is missing)."""
     match = re.search(r"Worker status:\s*(\d+) active,\s*(\d+) idle", text)
     return int(match.group(1)) + int(match.group(2)) if match else 0
+
+
+def split_cat_file_batch(text: str) -> list[str]:
+    """The contents of `git cat-file --batch` output ("<sha> <type> <size>\\n<content>\\n"
+    per object), in order."""
+    data = text.encode()
+    contents: list[str] = []
+    position = 0
+    while position < len(data):
+        end = data.index(b"\n", position)
+        header = data[position:end].split()
+        size = int(header[2]) if len(header) == 3 else 0  # "<sha> missing": no content
+        contents.append(data[end + 1:end + 1 + size].decode(errors="replace"))
+        position = end + 1 + size + (1 if size or len(header) == 3 else 0)
+    return contents
+
+
+def dvc_error(text: str) -> str:
+    """DVC's error message without its decoration ("ERROR: ", "unexpected error - ", the
+    support line)."""
+    lines = [line.strip() for line in (text or "").splitlines()
+             if line.strip() and not line.startswith("Having any troubles?")]
+    message = " ".join(lines)
+    for prefix in ("ERROR: ", "unexpected error - "):
+        message = message.removeprefix(prefix)
+    return message or "no output"
+
+
+# (what botocore and s3fs say, what to tell the user); first match wins
+_REMOTE_PROBLEMS = (
+    (("NoSuchBucket", "bucket does not exist"), "bucket {bucket!r} does not exist"),
+    (("Could not connect to the endpoint URL",),
+     "{message} (is the endpoint right and the server up? `dvc remote modify {name} "
+     "endpointurl URL`)"),
+    (("Unable to locate credentials", "NoCredentialsError"),
+     "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+     "`dvc remote modify --local {name} access_key_id ...` and secret_access_key"),
+    (("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden"),
+     "the credentials were refused: {message}"),
+)
+
+
+def remote_problem(message: str, name: str, url: str) -> str | None:
+    """What is wrong with DVC remote `name` (`url`) given the error of `dvc ls-url
+    remote://NAME/`, or None when the remote answered that it is merely empty (nothing
+    pushed under its prefix yet: a path that does not exist, with no other cause)."""
+    path = url.split("://", 1)[1].rstrip("/")
+    if re.search(r"does not exist: " + re.escape(path) + r"/?$", message):
+        return None
+    bucket = path.split("/", 1)[0]
+    for needles, text in _REMOTE_PROBLEMS:
+        if any(needle in message for needle in needles):
+            return text.format(bucket=bucket, message=message, name=name)
+    return message
 
 
 def last_lines(text: str, count: int = 3) -> str:
