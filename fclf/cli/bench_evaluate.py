@@ -52,10 +52,13 @@ def stand_in(data: TrainData, strength: float, num_steps: int = NUM_STEPS) -> Fl
     """A cheap flow: walk the requested change's mean-direction displacement in steps."""
     def make(steps: int):
         def edit(z, targets, sources):
-            d = (np.asarray(targets, np.float64) - sources) @ data.mean_differences
-            frames = [exp_map(z, d, strength * t / num_steps) for t in range(steps + 1)]
-            frames[0] = np.asarray(z, np.float32)
-            return np.stack(frames)
+            # like FCLF's flow: rows asked for nothing are copied, not integrated
+            frames = np.repeat(np.asarray(z, np.float32)[None], steps + 1, axis=0)
+            moving = np.flatnonzero((np.asarray(targets) != sources).any(1))
+            d = (np.asarray(targets, np.float64)[moving] - sources[moving]) @ data.mean_differences
+            for t in range(1, steps + 1):
+                frames[t, moving] = exp_map(frames[0, moving], d, strength * t / num_steps)
+            return frames
         return edit
 
     return FlowEditor(make, data.reader.predict, num_steps)

@@ -58,6 +58,15 @@ class SplitContext:
     top1_unedited: float | None = None
     counterfactuals: np.ndarray | None = None  # (N, d) truth(index, targets)
     _galleries: dict = field(default_factory=dict, repr=False)  # code -> target_gallery
+    _source_energy: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def source_energy(self) -> np.ndarray:
+        """(N,) the sources' typicality energy (computed once per split, shared by every
+        editor's off_manifold)."""
+        if self._source_energy is None:
+            self._source_energy = self.typicality.energy(self.sources)
+        return self._source_energy
 
     @property
     def targets(self) -> np.ndarray:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from fclf.evaluate.metrics import step_lengths
 
@@ -85,17 +86,17 @@ def exp_map(z: np.ndarray, displacement: np.ndarray, scale: float = 1.0) -> np.n
     """Walk from unit rows z along the tangent part of `displacement` by the angle
     scale * |tangent part| (the sphere's exponential map); a row with no tangent part stays
     exactly where it is."""
-    z64 = np.asarray(z, np.float64)
-    d = np.asarray(displacement, np.float64)
-    tangent = d - (d * z64).sum(1, keepdims=True) * z64
-    norm = np.linalg.norm(tangent, axis=1, keepdims=True)
-    angle = scale * norm
-    direction = tangent / np.where(norm > 0, norm, 1.0)
-    out = np.cos(angle) * z64 + np.sin(angle) * direction
-    out = (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
-    still = norm[:, 0] <= 1e-6 * np.linalg.norm(d, axis=1)  # nothing but float32 rounding
-    out[still] = np.asarray(z, np.float32)[still]
-    return out
+    z = torch.as_tensor(np.ascontiguousarray(z, np.float32))
+    d = torch.as_tensor(np.asarray(displacement), dtype=torch.float64)
+    tangent = d - (d * z).sum(1, keepdim=True) * z  # in float64: cancellation near radial d
+    norm = tangent.norm(dim=1, keepdim=True)
+    still = norm[:, 0] <= 1e-6 * d.norm(dim=1)  # nothing but float32 rounding
+    angle = (scale * norm).float()
+    direction = (tangent / torch.where(norm > 0, norm, 1.0)).float()
+    out = torch.cos(angle) * z + torch.sin(angle) * direction
+    out = out / out.norm(dim=1, keepdim=True)
+    out[still] = z[still]
+    return out.numpy()
 
 
 def arc_steps(z: np.ndarray, end: np.ndarray, num_steps: int) -> np.ndarray:

@@ -18,7 +18,8 @@ one request per row (`fclf.evaluate.request`) and is scored in both modes:
 `told` (every editor is given the source's labels: the headline and the gate)
 and `blind` (every editor reads the source itself). Per editor and mode: judge
 scores, realism, ground-truth distances, identity, movement and the no-op; in
-told mode also the neighbour-based collapse measures and trade-off curves;
+told mode also the neighbour-based collapse measures, identity against the
+target gallery and trade-off curves (blind blocks and replicates are light);
 95 % bootstrap intervals over the split's identities, paired so that
 differences between editors get intervals too. FCLF's extra training seeds
 (`replicates`) get light blocks and their own paired comparison with the best
@@ -290,7 +291,9 @@ def _score_mode(ctx: SplitContext, entries: list[Entry], mode: str, fractions: l
             curves.extend(curve_rows(ctx, entry.name, fractions, frames))
             for key, value in arrays.items():
                 artifacts[f"{key}_{entry.name}"] = value
-        blocks[entry.name], per_point[entry.name], edits[entry.name] = block, points, edited
+        blocks[entry.name], per_point[entry.name] = block, points
+        if full:  # light blocks (blind mode, replicate seeds) skip the gallery search
+            edits[entry.name] = edited
     for name, (block, points) in target_identity_scores(ctx, edits).items():
         blocks[name].update(block)
         per_point[name].update(points)

@@ -56,7 +56,7 @@ from fclf.evaluate.metrics import (
     step_statistics,
     transfer_scores,
 )
-from fclf.evaluate.metrics.realism import off_manifold_per_point, overshoot_per_point
+from fclf.evaluate.metrics.realism import overshoot_per_point
 
 PerPoint = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -165,7 +165,7 @@ def collapse_scores(ctx: SplitContext, edited: np.ndarray, distinct: float) -> d
 def realism_scores(ctx: SplitContext, edited: np.ndarray) -> tuple[dict, PerPoint]:
     """off_manifold, overshoot_rate and reach (see `fclf.evaluate.metrics.realism`), and
     the verdict: `realistic` unless either exceeds `ctx.realism_limits`."""
-    energy_edit, energy_source = off_manifold_per_point(ctx.typicality, ctx.sources, edited)
+    energy_edit, energy_source = ctx.typicality.energy(edited), ctx.source_energy
     logits = ctx.judge.linear.logits(edited)
     reach = ctx.attribute_range.percentile(logits, ctx.targets, ctx.flipped)
     over, scored, reach_sum = overshoot_per_point(reach, ctx.flipped, ctx.overshoot_quantile)
