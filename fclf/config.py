@@ -177,6 +177,15 @@ class ModelConfig:
         0.01, NONNEG, "std of the output layer at init (small = close to the identity flow)"
     )
     sphere: bool = _leaf(True, Rule(bool), "flow on the unit sphere (false: original z + a*v)")
+    frozen_identity_rank: int = _leaf(
+        0, NONNEG_INT, "person-to-person directions (train person means, attributes"
+        " regressed out) the field's output is kept orthogonal to; needs identity ids"
+        " (fclf.model.frozen_directions)",
+    )
+    frozen_nuisance_rank: int = _leaf(
+        0, NONNEG_INT, "photo-to-photo directions of one person (attributes regressed"
+        " out) the field's output is kept orthogonal to; needs identity ids",
+    )
 
 
 @dataclass(frozen=True)

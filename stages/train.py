@@ -25,8 +25,9 @@ from fclf.atomic import write_json
 from fclf.config import load_config
 from fclf.data.embeddings_io import read_split
 from fclf.devices import resolve_device
-from fclf.errors import exit_on_user_error
+from fclf.errors import FclfError, exit_on_user_error
 from fclf.model.field import build_field
+from fclf.model.frozen_directions import fit_frozen_directions
 from fclf.model.model_io import save_model
 from fclf.train.checkpoint import LATEST, clean_stale
 from fclf.train.loop import train
@@ -83,7 +84,9 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         print(f"train: removed stale checkpoints from {CHECKPOINT_DIR}/")
     device = resolve_device(config.train.device, "train.device")
     torch.manual_seed(config.train.seed)
+    frozen = frozen_directions(config, train_split)
     field = build_field(train_split.dim, len(names), config.model).to(device)
+    field.set_frozen_directions(frozen)
 
     def tensors(split):
         return (torch.as_tensor(split.embeddings, device=device),
@@ -110,7 +113,8 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
     seconds, samples = result.wall_seconds, result.samples_per_s
     for seed in range(config.train.seed + 1, config.train.seed + config.train.replicates):
         print(f"train: replicate with train.seed = {seed}")
-        replica = _train_replicate(config, seed, train_split, val_split, tensors, device)
+        replica = _train_replicate(config, seed, train_split, val_split, tensors, device,
+                                   frozen)
         seconds += replica.wall_seconds
     last = result.history[-1]
     # Metrics hold what the run learned, rounded to 6 decimals (no last-bit drift across
@@ -131,12 +135,31 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
           f"{REPLICATES_DIR}/, {TRAIN_METRICS} and {TRAIN_TIMING} ({samples:.0f} samples/s)")
 
 
-def _train_replicate(config, seed: int, train_split, val_split, tensors, device):
+def frozen_directions(config, train_split) -> torch.Tensor:
+    """The directions the field is kept orthogonal to (none when both ranks are 0)."""
+    ranks = config.model.frozen_identity_rank, config.model.frozen_nuisance_rank
+    if not any(ranks):
+        return torch.zeros(train_split.dim, 0)
+    if (train_split.identities < 0).all():
+        raise FclfError("model.frozen_identity_rank / model.frozen_nuisance_rank need identity "
+                        "ids, and the train split has none: set both to 0")
+    try:
+        basis = fit_frozen_directions(train_split.embeddings, train_split.attributes,
+                                      train_split.identities, *ranks)
+    except ValueError as exc:
+        raise FclfError(f"model.frozen_*_rank: {exc}") from None
+    print(f"train: the field is kept orthogonal to {basis.shape[1]} directions fitted on train "
+          f"({ranks[0]} between people, {ranks[1]} between photos of one person)")
+    return torch.from_numpy(basis)
+
+
+def _train_replicate(config, seed: int, train_split, val_split, tensors, device, frozen):
     """The same run with another seed, resumable from its own checkpoint."""
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
     fp, definition = compute_fingerprint(config, train_split.embeddings, train_split.attributes)
     torch.manual_seed(seed)
     field = build_field(train_split.dim, len(config.data.attributes), config.model).to(device)
+    field.set_frozen_directions(frozen)
     try:
         result = train(
             field, *tensors(train_split), *tensors(val_split), train_settings(config),

@@ -13,11 +13,17 @@ from fclf.model.flow import flow_velocity, project_tangent, tangent_jvp, tangent
 DIM, K, N, PROBES = 6, 3, 5, 4
 
 
-def make_field(num_layers: int = 2, seed: int = 0) -> VectorField:
+def make_field(num_layers: int = 2, seed: int = 0, frozen_rank: int = 0) -> VectorField:
     torch.manual_seed(seed)
     # A large init_scale: the Jacobian is O(1), not the near-zero of a fresh training field.
-    return VectorField(DIM, K, hidden_dim=16, num_layers=num_layers, attribute_embed_dim=4,
-                       init_scale=0.7).double()
+    field = VectorField(DIM, K, hidden_dim=16, num_layers=num_layers, attribute_embed_dim=4,
+                        init_scale=0.7, frozen_rank=frozen_rank).double()
+    if frozen_rank:
+        gen = torch.Generator().manual_seed(seed + 7)
+        basis = torch.linalg.qr(torch.randn(DIM, frozen_rank, generator=gen,
+                                            dtype=torch.float64))[0]
+        field.set_frozen_directions(basis)
+    return field
 
 
 def points(seed: int = 1) -> tuple[torch.Tensor, Condition]:
@@ -56,9 +62,9 @@ def tangent_map(field, cond):
     return lambda z: project_tangent(z, field(z, cond))
 
 
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_field_jvp_and_vjp_match_jacrev(num_layers):
-    field = make_field(num_layers)
+@pytest.mark.parametrize(("num_layers", "frozen_rank"), [(1, 0), (2, 0), (3, 0), (2, 2)])
+def test_field_jvp_and_vjp_match_jacrev(num_layers, frozen_rank):
+    field = make_field(num_layers, frozen_rank=frozen_rank)
     z, cond = points()
     jac = per_point_jacobians(ambient_map(field, cond), z)
     v, cache = field.forward_cached(z, cond)
@@ -71,9 +77,9 @@ def test_field_jvp_and_vjp_match_jacrev(num_layers):
     assert jac.abs().max() > 1e-2, "a degenerate (near-zero) Jacobian would prove nothing"
 
 
-@pytest.mark.parametrize("sphere", [True, False])
-def test_tangent_jvp_and_vjp_match_jacrev(sphere):
-    field = make_field()
+@pytest.mark.parametrize(("sphere", "frozen_rank"), [(True, 0), (False, 0), (True, 2)])
+def test_tangent_jvp_and_vjp_match_jacrev(sphere, frozen_rank):
+    field = make_field(frozen_rank=frozen_rank)
     z, cond = points()
     fn = tangent_map(field, cond) if sphere else ambient_map(field, cond)
     jac = per_point_jacobians(fn, z)
@@ -185,3 +191,27 @@ def test_condition_from_source_and_select():
     assert sub.delta.tolist() == [[0, 0, 0]] and sub.target.tolist() == [[0, 0, 1]]
     with pytest.raises(ValueError, match="must both be"):
         Condition.of(y.double(), s[:, :2].double())
+
+
+def test_frozen_directions_are_never_moved_along_and_no_change_stays_zero():
+    field = make_field(frozen_rank=2)
+    z, cond = points()
+    v, cache = field.forward_cached(z, cond)
+    basis = field.frozen_directions
+    assert v.abs().max() > 1e-2
+    torch.testing.assert_close(v @ basis, torch.zeros(N, 2, dtype=v.dtype), rtol=0, atol=1e-12)
+    t = torch.randn(PROBES, N, DIM, dtype=torch.float64)
+    torch.testing.assert_close(field.jvp(cache, t) @ basis, torch.zeros(PROBES, N, 2,
+                               dtype=v.dtype), rtol=0, atol=1e-12)
+    still = Condition.of(cond.target, torch.zeros_like(cond.delta))
+    assert field(z, still).abs().max() == 0
+    unfrozen = make_field()  # same seed: the same weights, nothing frozen
+    assert not torch.allclose(unfrozen(z, cond), v)
+
+
+def test_frozen_directions_must_be_orthonormal_and_of_the_declared_rank():
+    field = make_field(frozen_rank=2)
+    with pytest.raises(ValueError, match="orthonormal"):
+        field.set_frozen_directions(2 * torch.eye(DIM, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="expected"):
+        field.set_frozen_directions(torch.eye(DIM, 3, dtype=torch.float64))

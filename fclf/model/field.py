@@ -96,7 +96,8 @@ def _silu_grad(h: torch.Tensor) -> torch.Tensor:
 
 
 class VectorField(nn.Module):
-    """v(z, s, y) = sum_j delta_j (W_j a(z, y) + b_j), a = silu(… silu(W_z z + W_y e(y) + b) …).
+    """v(z, s, y) = F sum_j delta_j (W_j a(z, y) + b_j), a = silu(… silu(W_z z + W_y e(y) + b) …),
+    F = I - B Bᵀ the projection off the frozen directions B (none by default: F = I).
 
     The heads W_j (one linear layer of size k * d) start tiny (`init_scale`) so
     a fresh field is close to the identity flow. SiLU keeps v smooth in z, so
@@ -113,6 +114,7 @@ class VectorField(nn.Module):
         num_layers: int = 2,
         attribute_embed_dim: int = 32,
         init_scale: float = 0.01,
+        frozen_rank: int = 0,
     ):
         super().__init__()
         self.dim = dim
@@ -127,6 +129,28 @@ class VectorField(nn.Module):
         nn.init.normal_(self.output.weight, std=init_scale)
         nn.init.zeros_(self.output.bias)
         self.reader = SourceReader(dim, num_attributes)
+        # orthonormal columns the output is kept orthogonal to (fclf.model.frozen_directions);
+        # zeros until `set_frozen_directions` (a zero column removes nothing)
+        self.register_buffer("frozen_directions", torch.zeros(dim, frozen_rank))
+
+    def set_frozen_directions(self, basis: torch.Tensor) -> None:
+        """Keep v orthogonal to the span of `basis` (dim, frozen_rank), orthonormal columns."""
+        basis = torch.as_tensor(basis, dtype=self.frozen_directions.dtype)
+        if basis.shape != self.frozen_directions.shape:
+            raise ValueError(f"frozen directions of shape {tuple(basis.shape)}, expected "
+                             f"{tuple(self.frozen_directions.shape)}")
+        gram = basis.T @ basis
+        if not torch.allclose(gram, torch.eye(len(gram), dtype=gram.dtype), atol=1e-4):
+            raise ValueError("frozen directions must have orthonormal columns")
+        self.frozen_directions.copy_(basis.to(self.frozen_directions.device))
+
+    def _free(self, x: torch.Tensor) -> torch.Tensor:
+        """x without its component in the frozen span: (I - B Bᵀ) x (symmetric, so the
+        same map serves the forward pass, the JVP and the VJP)."""
+        basis = self.frozen_directions.to(x.dtype)
+        if basis.shape[1] == 0:
+            return x
+        return x - (x @ basis) @ basis.T
 
     def _head_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         k, d = self.num_attributes, self.dim
@@ -167,7 +191,7 @@ class VectorField(nn.Module):
             h = layer(a)
             pres.append(h)
             a = F.silu(h)
-        v = self._heads(a, condition, bias=True)
+        v = self._free(self._heads(a, condition, bias=True))
         return v, ForwardCache(pres, [_silu_grad(p) for p in pres], condition)
 
     def forward(self, z: torch.Tensor, condition: Condition) -> torch.Tensor:
@@ -179,12 +203,12 @@ class VectorField(nn.Module):
         grads = cache.activation_grads
         for grad, layer in zip(grads[:-1], self.hidden, strict=True):
             u = (grad * u) @ layer.weight.T
-        return self._heads(grads[-1] * u, cache.condition, bias=False)
+        return self._free(self._heads(grads[-1] * u, cache.condition, bias=False))
 
     def vjp(self, cache: ForwardCache, cotangents: torch.Tensor) -> torch.Tensor:
         """J_vᵀ · g for cotangents of shape (P, N, dim)."""
         grads = cache.activation_grads
-        u = self._heads_transposed(cotangents, cache.condition) * grads[-1]
+        u = self._heads_transposed(self._free(cotangents), cache.condition) * grads[-1]
         for grad, layer in zip(reversed(grads[:-1]), reversed(self.hidden), strict=True):
             u = (u @ layer.weight) * grad
         return u @ self.input_z.weight
@@ -203,4 +227,5 @@ def build_field(dim: int, num_attributes: int, model_config) -> VectorField:
         num_layers=model_config.num_layers,
         attribute_embed_dim=model_config.attribute_embed_dim,
         init_scale=model_config.init_scale,
+        frozen_rank=model_config.frozen_identity_rank + model_config.frozen_nuisance_rank,
     )
