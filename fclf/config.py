@@ -245,6 +245,10 @@ class LossConfig:
         10.0, NONNEG, "identity preservation: weight of mean ||z_end - z||^2 (contrastive);"
         " of the geodesic distance^2 in the OT coupling cost (flow_matching)",
     )
+    sinkhorn_tolerance: float = _leaf(
+        1e-3, POSITIVE, "flow_matching: Sinkhorn runs until every source's row mass is this"
+        " close (relative) to its marginal",
+    )
     probes: int = _leaf(1, POS_INT, "random probes per point for the curl/div estimators")
     div_estimator: str = _leaf(
         "corrected", Rule(str, choices=("corrected", "paired")),

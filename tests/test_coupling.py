@@ -9,10 +9,11 @@ from scipy.optimize import linear_sum_assignment
 from fclf.model.flow import geodesic_angle, retract
 from fclf.train.bank import CodeBank
 from fclf.train.objectives.flow_matching import (
-    SINKHORN_ITERATIONS,
+    SINKHORN_TOLERANCE,
     c2ot_partners,
     coupling_cost,
     sample_partners,
+    sinkhorn,
     sinkhorn_plan,
 )
 
@@ -124,12 +125,12 @@ def test_mean_partner_distance_falls_monotonically_to_the_exact_assignment():
     exact = exact_assignment_cost(theta2, sg, tg)
     independent = float(theta2.masked_fill(sg[:, None] != tg[None, :], 0).sum(1).mean() / 10)
 
-    def costs(lambdas, iterations=SINKHORN_ITERATIONS):
+    def costs(lambdas, iterations=None):
         return [expected_partner_cost(sinkhorn_plan(
             coupling_cost(sources, targets, sg, tg, lam), sg, tg, iterations), theta2)
             for lam in lambdas]
 
-    # the default iterations, over the weights a sweep uses
+    # the default stopping rule (tolerance), over the weights a sweep uses
     fixed = costs([0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0])
     assert fixed[0] == pytest.approx(independent, rel=1e-12)
     assert all(b < a for a, b in zip(fixed, fixed[1:], strict=False)), fixed
@@ -170,16 +171,17 @@ def test_c2ot_partners_are_real_points_of_the_target_code_deterministic_and_clos
     bank = CodeBank(bank_z, bank_y)
     z, target = bank_z[:60], bank_y[:60].clone()
     target[:, 0] = 1 - target[:, 0]
-    partners = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(0))
+    partners, iterations = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(0))
+    assert 0 < iterations < 5000
     assert torch.equal(bank.group[partners], bank.groups(target)), "the target's code"
-    again = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(0))
+    again, _ = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(0))
     assert torch.equal(partners, again), "deterministic per seed"
-    other = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(1))
+    other, _ = c2ot_partners(bank, z, target, 30.0, torch.Generator().manual_seed(1))
     assert not torch.equal(partners, other)
 
     def mean_cost(lam: float) -> float:
         return sum(float(geodesic_angle(z, bank.embeddings[c2ot_partners(
-            bank, z, target, lam, torch.Generator().manual_seed(s))]).pow(2).mean())
+            bank, z, target, lam, torch.Generator().manual_seed(s))[0]]).pow(2).mean())
             for s in range(5)) / 5
 
     assert mean_cost(100.0) < mean_cost(3.0) < mean_cost(0.0)
@@ -190,3 +192,26 @@ def test_every_code_needs_as_many_targets_as_sources():
     cost = coupling_cost(sources, targets, sg, tg, 1.0)
     with pytest.raises(ValueError, match="as many targets as sources"):
         sinkhorn_plan(cost[:, :39], sg, tg[:39])
+
+
+@pytest.mark.parametrize("lam", [10.0, 100.0, 1000.0])
+def test_sinkhorn_runs_to_its_tolerance_where_a_fixed_count_does_not(lam):
+    """Rows reach their mass within the tolerance (columns are exact); 200 fixed iterations
+    leave a larger error at large lambda_identity, and the count adapts to the problem."""
+    sources, targets, sg, tg = problem(n=60, seed=5)
+    cost = coupling_cost(sources, targets, sg, tg, lam)
+    counts = torch.bincount(sg).double()
+
+    def row_error(plan):
+        return float((plan.sum(1) * counts[sg] - 1).abs().max())
+
+    for tolerance in (SINKHORN_TOLERANCE, *((1e-6,) if lam <= 10 else ())):
+        plan, used = sinkhorn(cost, sg, tg, tolerance=tolerance)
+        assert row_error(plan) < tolerance and used % 10 == 0
+        torch.testing.assert_close(plan.sum(0) * counts[tg], torch.ones(60, dtype=torch.float64),
+                                   rtol=0, atol=1e-12)
+        again, used_again = sinkhorn(cost, sg, tg, tolerance=tolerance)
+        assert torch.equal(plan, again) and used == used_again
+    if lam >= 100:
+        assert row_error(sinkhorn_plan(cost, sg, tg, iterations=200)) > SINKHORN_TOLERANCE
+    assert sinkhorn(cost, sg, tg, iterations=7)[1] == 7

@@ -29,6 +29,7 @@ class ObjectiveWeights:
     lambda_identity: float = 10.0
     probes: int = 1
     div_estimator: str = "corrected"
+    sinkhorn_tolerance: float = 1e-3
 
 
 @dataclass(frozen=True)
