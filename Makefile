@@ -16,7 +16,7 @@ TORCH_INDEX_OPT = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$
 export DVC_NO_ANALYTICS := 1
 export DVC_STUDIO_OFFLINE := 1
 
-.PHONY: repro test test-cluster lint install install-dev install-cluster clean
+.PHONY: repro test test-slow test-all test-cluster lint install install-dev install-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,17 @@ install-cluster: $(VENV)/.installed-cluster
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# make test: the fast tier (every module, no end-to-end dvc runs); make test-slow: the
+# end-to-end tests (dvc repro / dvc exp run in temp repos, README recipes, sweeps);
+# make test-all: both. The cluster tier (real Slurm, S3) is make test-cluster.
 test: install-dev
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow and not cluster"
+
+test-slow: install-dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "slow and not cluster"
+
+test-all: install-dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not cluster"
 
 # -rP prints what the tier's tests print: the Slurm run's job log and report, the refusals
 test-cluster: install-cluster

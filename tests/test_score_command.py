@@ -111,3 +111,25 @@ def test_missing_protocol_says_which_stage_writes_it(workspace, tmp_path) -> Non
     ])
     assert result.exit_code == 2
     assert "none.npz" in result.output and "evaluate-transfer" in result.output
+
+
+@pytest.mark.parametrize("kind", ["npy", "text", "pickle"])
+def test_a_file_that_is_not_an_npz_is_one_line_and_exit_code_2(workspace, tmp_path, kind) -> None:
+    """Bad input (2) is told apart from a failing editor (1), without a traceback."""
+    root, cf, _ = workspace
+    path = tmp_path / f"edits.{kind}"
+    if kind == "npy":
+        np.save(path, cf)  # a bare array, not an archive
+    elif kind == "text":
+        path.write_text("edited 0.1 0.2\n")
+    else:
+        np.save(path, np.array([{"edited": 1}], dtype=object), allow_pickle=True)
+        path = path.with_name(path.name + ".npy")  # np.save adds the suffix
+    result = CliRunner().invoke(app, [
+        "score", "--edits", str(path), "--split", "test",
+        "--protocol", str(root / "eval" / "protocol_test_told.npz"),
+        "--embeddings", str(root / "data" / "embeddings"), "--judge", str(root / "no-judge.pt"),
+        "--params", str(root / "params.yaml")])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and ".npz" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)

@@ -426,3 +426,22 @@ def test_the_rule_takes_the_gate_thresholds_it_is_given() -> None:
     strict = rank_entries(entries_for(points, runs), RULE, SelectionRule(0.7, 0.5))
     assert names(loose)[:2] == [points[0].name, points[1].name]
     assert names(strict)[:2] == [points[1].name, points[0].name]
+
+
+def test_flat_dotted_headlines_as_exp_show_gives_them_rank_like_nested_ones() -> None:
+    from fclf.cli.compare import _nest
+
+    points = make_sweep(RULE).points()
+    nested = [headline(cf=0.3, keep=0.9), headline(cf=0.2, keep=0.9),
+              headline(cf=0.1, keep=0.9, collapsed=True)]
+    flat = [_nest(h) for h in nested]
+    assert "val.told.counterfactual_relative_error" in flat[0]
+
+    def order(headlines):
+        runs = [Run(p.name, h) for p, h in zip(points, headlines, strict=False)]
+        ranked = rank_entries(entries_for(points, runs), RULE)
+        return [(e.name, e.collapsed, e.value("test", "counterfactual_relative_error", "blind"))
+                for e in ranked]
+
+    assert order(flat) == order(nested)
+    assert order(flat)[0][0] == points[1].name and order(flat)[2][1] is True

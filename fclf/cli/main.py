@@ -343,10 +343,21 @@ def _read_npz(path: Path, what: str) -> dict:
     if not path.is_file():
         raise FclfError(f"{path}: {what} not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise FclfError(f"{path}: not a readable {what} ({exc})") from None
+        reason = ("not a NumPy file" if "pickled" in str(exc) or "allow_pickle" in str(exc)
+                  else str(exc))
+        raise FclfError(f"{path}: not a readable {what}: {reason}; expected an .npz archive "
+                        "(numpy.savez)") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise FclfError(f"{path}: a single .npy array of shape {loaded.shape}; the {what} is "
+                        "an .npz archive of named arrays (numpy.savez(path, edited=..., "
+                        "noop=...))")
+    with loaded as npz:
+        try:
+            return {key: npz[key] for key in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise FclfError(f"{path}: not a readable {what} ({exc})") from None
 
 
 @app.command("transfer")

@@ -119,9 +119,17 @@ class Entry:
 
 
 def block_of(headline: dict | None, split: str, mode: str = MODE) -> dict:
-    """headline[split][mode], {} where absent."""
-    block = ((headline or {}).get(split) or {}).get(mode)
-    return block if isinstance(block, dict) else {}
+    """The split.mode block of a headline, nested (headline[split][mode], as in
+    metrics/headline.json) or flat ("split.mode.key", as `dvc exp show` gives it through
+    fclf.cli.compare); {} where absent."""
+    headline = headline or {}
+    nested = headline.get(split)
+    if isinstance(nested, dict):
+        block = nested.get(mode)
+        return block if isinstance(block, dict) else {}
+    prefix = f"{split}.{mode}."
+    return {key[len(prefix):]: value for key, value in headline.items()
+            if key.startswith(prefix)}
 
 
 def _collapsed(headline: dict | None) -> bool | None:
