@@ -178,7 +178,7 @@ class ModelConfig:
     )
     sphere: bool = _leaf(True, Rule(bool), "flow on the unit sphere (false: original z + a*v)")
     frozen_identity_rank: int = _leaf(
-        0, NONNEG_INT, "person-to-person directions (train person means, attributes"
+        32, NONNEG_INT, "person-to-person directions (train person means, attributes"
         " regressed out) the field's output is kept orthogonal to; needs identity ids"
         " (fclf.model.frozen_directions)",
     )

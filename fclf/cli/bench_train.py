@@ -28,12 +28,15 @@ def bench_objective(
     objective: str, steps: int = 20, warmup: int = 3, batch_size: int = 512, dim: int = 512,
     num_attributes: int = 5, probes: int = 1, device: str = "auto", seed: int = 0,
     div_estimator: str = "corrected", flow: FlowSettings | None = None,
+    frozen_rank: int = 32,
 ) -> dict:
     dev = resolve_device(device)
     flow = flow or FlowSettings()
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    field = VectorField(dim, num_attributes).to(dev)
+    field = VectorField(dim, num_attributes, frozen_rank=frozen_rank).to(dev)
+    # the default model.frozen_identity_rank: a random orthonormal basis costs the same
+    field.set_frozen_directions(torch.linalg.qr(torch.randn(dim, frozen_rank, generator=gen))[0])
     optimizer = torch.optim.Adam(field.parameters(), lr=1e-4)
     bank_z = torch.nn.functional.normalize(torch.randn(BANK_SIZE, dim, generator=gen), dim=-1)
     bank_y = torch.randint(0, 2, (BANK_SIZE, num_attributes), generator=gen)
