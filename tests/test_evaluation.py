@@ -95,7 +95,8 @@ def test_metrics_are_plain_json_with_both_splits_both_modes_and_every_editor(res
             assert editors <= set(block), (split, mode)
             for name in editors - {"fclf_seed1"}:
                 for key in ("role", "flip_success_linear", "preservation_mlp",
-                            "counterfactual_relative_error", "off_manifold", "overshoot_rate", "realistic", "noop",
+                            "counterfactual_relative_error", "off_manifold",
+                            "overshoot_rate", "realistic", "noop",
                             "intervals", "success_linear"):
                     assert key in block[name], (split, mode, name, key)
             told_full = block["fclf"]["collapsed"] is not None
