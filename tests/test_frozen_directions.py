@@ -79,3 +79,7 @@ def test_it_refuses_what_it_cannot_estimate():
     singles = np.arange(len(z))  # every photo its own person: no within-person variation
     with pytest.raises(ValueError, match="several photos"):
         fit_frozen_directions(z, labels, singles, identity_rank=2, nuisance_rank=3)
+    # D = 40 with k = 3 attributes: 2k protected + 1 to move in leaves 33 to freeze
+    assert fit_frozen_directions(z, labels, ids, identity_rank=30, nuisance_rank=3).shape == (D, 33)
+    with pytest.raises(ValueError, match="at most 33 directions"):
+        fit_frozen_directions(z, labels, ids, identity_rank=30, nuisance_rank=4)

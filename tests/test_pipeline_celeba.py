@@ -42,6 +42,7 @@ CELEBA_PARAMS = {
     "embed.chunk_size": 32,
     "embed.workers": 0,
     "train.batch_size": 16,
+    "model.frozen_identity_rank": 0,  # 12 train people: too few to fit person-to-person ones
 }
 
 

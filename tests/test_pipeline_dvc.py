@@ -62,6 +62,7 @@ TINY_PARAMS: dict[str, Any] = {
     "embed.device": "cpu",
     "model.hidden_dim": 32,
     "model.attribute_embed_dim": 8,
+    "model.frozen_identity_rank": 4,  # the default 32 does not fit 32 dims
     "train.learning_rate": 0.001,
     "train.batch_size": 64,
     "train.epochs": 2,

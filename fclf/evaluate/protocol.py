@@ -483,7 +483,7 @@ def read_edits_file(arrays: dict[str, np.ndarray], rows: np.ndarray, dim: int,
     n = len(rows)
     if "edited" not in arrays:
         raise ValueError(f"{source}: no 'edited' array (expected (N, d) = ({n}, {dim}) float32)")
-    edited = np.asarray(arrays["edited"], np.float32)
+    edited = _float_array(arrays, "edited", source)
     if edited.shape != (n, dim):
         raise ValueError(f"{source}: 'edited' has shape {edited.shape}, expected ({n}, {dim}) "
                          "in the protocol's order")
@@ -491,17 +491,26 @@ def read_edits_file(arrays: dict[str, np.ndarray], rows: np.ndarray, dim: int,
         raise ValueError(f"{source}: 'edited' has non-finite values")
     traj = arrays.get("trajectories")
     if traj is not None:
-        traj = np.asarray(traj, np.float32)
+        traj = _float_array(arrays, "trajectories", source)
         if traj.ndim != 3 or traj.shape[1:] != (n, dim) or len(traj) < 2:
             raise ValueError(f"{source}: 'trajectories' has shape {traj.shape}, expected "
                              f"(T+1, {n}, {dim}) with T >= 1")
+        if not np.isfinite(traj).all():
+            raise ValueError(f"{source}: 'trajectories' has non-finite values")
         if not np.allclose(traj[-1], edited, atol=1e-5):
             raise ValueError(f"{source}: trajectories[-1] differs from 'edited'")
     noop = arrays.get("noop")
     if noop is not None:
-        noop = np.asarray(noop, np.float32)
+        noop = _float_array(arrays, "noop", source)
         if noop.shape != (n, dim):
             raise ValueError(f"{source}: 'noop' has shape {noop.shape}, expected ({n}, {dim})")
         if not np.isfinite(noop).all():
             raise ValueError(f"{source}: 'noop' has non-finite values")
     return FixedEdits(np.asarray(rows, np.int64), edited, traj, noop)
+
+
+def _float_array(arrays: dict[str, np.ndarray], key: str, source: str) -> np.ndarray:
+    value = np.asarray(arrays[key])
+    if value.dtype.kind not in "fiu":
+        raise ValueError(f"{source}: '{key}' holds {value.dtype} values, expected float32 numbers")
+    return value.astype(np.float32)

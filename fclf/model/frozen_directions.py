@@ -72,6 +72,11 @@ def fit_frozen_directions(
     if constant:
         raise ValueError(f"attribute column(s) {constant} take one value in the training data: "
                          "their class-mean difference (protected from freezing) is undefined")
+    room = z.shape[1] - 2 * k - 1  # the protected span takes up to 2k dimensions
+    if identity_rank + nuisance_rank > room:
+        raise ValueError(f"ranks {identity_rank} + {nuisance_rank} do not fit {z.shape[1]}-dim "
+                         f"embeddings with {k} attributes: at most {max(room, 0)} directions "
+                         "can be frozen (2 per attribute are protected, 1 is left to move in)")
     _, person, counts = np.unique(ids, return_inverse=True, return_counts=True)
     needed = identity_rank + k * (k + 1) // 2 + 2
     if len(counts) < needed:
