@@ -97,11 +97,11 @@ LIGHT_KEYS = {
     "preservation_linear_per_attribute", "flip_success_mlp", "preservation_mlp",
     "success_linear", "counterfactual_cosine", "counterfactual_relative_error",
     "displacement_cosine", "off_manifold", "overshoot_rate", "reach", "realistic",
-    "realism_reasons", "identity_top1_target", "identity_scored_fraction", "movement",
-    "mean_step", "std_step", "collapsed", "noop", "intervals",
+    "realism_reasons", "movement", "mean_step", "std_step", "collapsed", "noop", "intervals",
 }
 METHOD_KEYS = LIGHT_KEYS | {
     "identity_cosine", "identity_top1_source", "identity_top1_source_unedited",
+    "identity_top1_target", "identity_scored_fraction",  # the target gallery: full blocks
     "distinct_fraction", "neighbourhood_preservation", "coverage", "density", "rank_ratio",
     "silhouette_by_target", "collapse_reasons", "curve",
 }

@@ -70,10 +70,15 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
     after = probes.predict_proba(end)[:, 0]
     flipped = np.flatnonzero((read[:, 0] == 0) & (after > 0.6))
     assert len(flipped) > 0.5 * (read[:, 0] == 0).sum()
+    # one of them whose Male reading is not in doubt (for --source-attr Male against it)
+    male = probes.predict_proba(test.embeddings)[:, NAMES.index("Male")]
+    decided = [i for i in flipped if abs(male[i] - 0.5) > 0.4]
+    assert decided
     return {
         "root": root, "emb": root / "emb", "model": root / "model.pt",
         "other": root / "other_attrs.pt", "splits": splits,
         "not_smiling": str(test.image_ids[flipped[0]]),
+        "male_decided": (str(test.image_ids[decided[0]]), int(male[decided[0]] >= 0.5)),
         "train_id": str(splits["train"].image_ids[0]),
     }
 
@@ -119,8 +124,8 @@ def test_table_output_and_source_attributes_given(synthetic) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"source: test {synthetic['not_smiling']}")
-    assert "Male 1 (given)" in lines[1] and "Smiling 0 (probe" in lines[1]
-    assert lines[2] == "target: Smiling 0->1 (others kept)"
+    assert "Male 1 (given; probe " in lines[1] and "Smiling 0 (probe" in lines[1]
+    assert lines[2].startswith("target: Smiling 0->1 (others kept)")
     assert lines[3].split()[:4] == ["step", "Smiling->1", "Eyeglasses", "Male"]
     assert [line.split()[0] for line in lines[4:8]] == ["0", "1", "2", "3"]
     assert lines[8:-1] == [  # a short edit may stop short of the target: said on stderr
@@ -141,6 +146,101 @@ def test_synthetic_png_shows_the_readouts_and_says_so(synthetic, tmp_path) -> No
     with Image.open(out) as png:
         assert png.format == "PNG" and png.size[0] > 500
     assert [p.name for p in out.parent.iterdir()] == ["transfer.png"]  # no temp files left
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("t.jpg", "JPEG"), ("t.JPEG", "JPEG")])
+def test_out_writes_the_format_its_suffix_names(synthetic, tmp_path, name, fmt) -> None:
+    out = tmp_path / name
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set",
+                              "Smiling=1", "--steps", "2", "--out", out, "--json"))
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as picture:
+        assert picture.format == fmt and picture.mode == "RGB" and picture.size[0] > 500
+
+
+def test_out_pdf_and_svg_are_vector_files(synthetic, tmp_path) -> None:
+    for name, magic in (("t.pdf", b"%PDF-"), ("t.svg", b"<?xml")):
+        out = tmp_path / name
+        result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set",
+                                  "Smiling=1", "--steps", "2", "--out", out))
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["t.gif", "transfer"])
+def test_out_with_another_suffix_is_refused_before_the_edit(synthetic, tmp_path, name) -> None:
+    out = tmp_path / name
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set",
+                              "Smiling=1", "--out", out))
+    assert_user_error(result, f"--out {out}: ")
+    assert "written as .png, .jpg/.jpeg, .pdf or .svg, chosen by the suffix" in result.stderr
+    assert not out.exists() and "transfer: edit" not in result.output
+
+
+def male_probabilities(result) -> list[float]:
+    return [s["probabilities"]["Male"] for s in json.loads(result.stdout)["steps"]]
+
+
+def test_a_source_attr_against_the_probes_is_named_and_not_moved(synthetic) -> None:
+    """--source-attr Male=<not what the probes read>, Male not --set: the old command took it
+    as a change (delta = given - the model's own reading) and moved Male while printing
+    "others kept"; now the flow is told the given source (delta 0 for Male) and every output
+    names the contradiction."""
+    face, read = synthetic["male_decided"]
+    said = 1 - read
+    base = syn_args(synthetic, "--image-id", face, "--set", "Smiling=1", "--steps", STEPS,
+                    "--step-size", "0.1")
+    plain = invoke(*base, "--json")
+    against = invoke(*base, "--source-attr", f"Male={said}", "--json")
+    asked = invoke(*base, "--set", f"Male={said}", "--json")  # what moving Male looks like
+    for result in (plain, against, asked):
+        assert result.exit_code == 0, result.output
+    start, end = male_probabilities(against)[0], male_probabilities(against)[-1]
+    assert (start >= 0.5) == bool(read) and abs(start - 0.5) > 0.4
+    moved = abs(male_probabilities(asked)[-1] - start)
+    assert moved > 0.3  # an asked-for Male change does move it ...
+    assert abs(end - start) < 0.1 * moved  # ... a contradicting source value does not
+    assert abs(end - male_probabilities(plain)[-1]) < 0.05
+    data = json.loads(against.stdout)
+    assert data["source"]["overridden"] == {
+        "Male": {"given": said, "probe_reading": read, "probability": pytest.approx(start)}}
+    assert data["target"]["Male"] == said and list(data["reach"]["attributes"]) == ["Smiling"]
+    assert (f"transfer: given against the probes: Male: you said {said}, the probes read "
+            f"{read} (p={start:.2f}): kept as given means delta 0, so the flow does not move "
+            f"Male") in against.stderr
+    table = invoke(*base, "--source-attr", f"Male={said}")
+    assert table.exit_code == 0, table.output
+    target = table.stdout.splitlines()[2]
+    assert target.startswith(f"target: Smiling 0->1 (others kept); Male: you said {said}, "
+                             f"the probes read {read} (p={start:.2f}): kept as given")
+    assert f"--set Male={said}" in target
+    assert "given against the probes" not in table.stderr  # said once, on the target line
+
+
+def test_a_source_attr_that_agrees_with_the_probes_says_nothing(synthetic) -> None:
+    face, read = synthetic["male_decided"]
+    base = syn_args(synthetic, "--image-id", face, "--set", "Smiling=1", "--steps", "3")
+    result = invoke(*base, "--source-attr", f"Male={read}", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["source"]["overridden"] == {}
+    assert data["source"]["attributes_from"]["Male"] == "given"
+    assert "given against the probes" not in result.stderr and "you said" not in result.stderr
+    table = invoke(*base, "--source-attr", f"Male={read}")
+    assert table.stdout.splitlines()[2] == "target: Smiling 0->1 (others kept)"
+
+
+def test_a_source_attr_against_the_probes_on_a_set_attribute_pushes_on(synthetic) -> None:
+    """--source-attr Smiling=1 --set Smiling=0 on a face the probes read as not smiling: the
+    flow is told 1->0 and pushes further towards 0, which the probes already read."""
+    result = invoke(*syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--steps", "3",
+                              "--source-attr", "Smiling=1", "--set", "Smiling=0"))
+    assert result.exit_code == 0, result.output
+    target = result.stdout.splitlines()[2]
+    assert target.startswith("target: Smiling 1->0 (others kept); Smiling: you said 1, the "
+                             "probes read 0 (p=")
+    assert target.endswith("the flow is told 1->0 and pushes Smiling towards 0, which the "
+                           "probes already read")
 
 
 @pytest.mark.parametrize(
@@ -193,6 +293,47 @@ def test_bad_sources_fail_in_one_line(synthetic, tmp_path) -> None:
     result = invoke("--model", synthetic["model"], "--embeddings", synthetic["root"] / "none",
                     "--image-id", "x", "--set", "Smiling=1")
     assert_user_error(result, "embeddings folder not found; run `dvc repro embed`")
+
+
+def test_a_missing_image_is_named_before_anything_is_loaded(synthetic, tmp_path) -> None:
+    missing = tmp_path / "nonexistent.jpg"
+    result = invoke(*syn_args(synthetic, "--image", missing, "--set", "Smiling=1"))
+    assert_user_error(result, f"{missing}: image not found")
+    assert "CLIP" not in result.stderr
+    result = invoke(*syn_args(synthetic, "--image", tmp_path, "--set", "Smiling=1"))
+    assert_user_error(result, f"{tmp_path}: a folder, not an image file")
+
+
+def test_a_model_file_that_is_not_one_fails_in_one_line(synthetic, tmp_path) -> None:
+    def run(model: Path):
+        return invoke("--model", model, "--embeddings", synthetic["emb"], "--image-id",
+                      synthetic["not_smiling"], "--set", "Smiling=1")
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  epochs: 5\n")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(bytes(range(256)))
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"weights": np.zeros(3)}, pickled)  # numpy: refused by the safe loader
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    npz = tmp_path / "arrays.npz"
+    np.savez(npz, x=np.zeros(3))  # a zip archive, but not torch's
+    other = tmp_path / "other.pt"
+    torch.save({"step": 3}, other)
+    hint = "--model takes the models/fclf.pt that `dvc repro train` writes"
+    cases = {params: "(a text file)", empty: "(empty)", junk: "(not a torch archive)",
+             pickled: "(a torch file holding objects other than tensors and plain values)",
+             tensor: "(a torch file without the model record", npz: "(",
+             other: "of format 2 (format None)"}
+    for model, words in cases.items():
+        result = run(model)
+        assert_user_error(result, f"{model}: not an fclf model file {words}")
+        assert "Please file an issue" not in result.stderr and "weights_only" not in result.stderr
+        assert result.stderr.rstrip().endswith(hint)
+    assert_user_error(run(tmp_path), f"{tmp_path}: a folder, not a model file")
 
 
 def test_an_edit_that_stops_short_says_how_many_steps_it_would_need(synthetic) -> None:
@@ -413,7 +554,7 @@ def test_celeba_errors(celeba, tmp_path) -> None:
     assert_user_error(result, "is not the encoder of")
     result = invoke(*celeba_args(celeba, "--image", tmp_path / "none.jpg", "--set",
                                  "Smiling=1"))
-    assert_user_error(result, "none.jpg: file not found")
+    assert_user_error(result, "none.jpg: image not found")
 
 
 def test_the_readout_figure_marks_a_target_that_was_not_reached():

@@ -2,16 +2,105 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from fclf import __version__
 from fclf.cli.score_command import score_command
 from fclf.errors import exit_on_user_error
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# --- help that reads well ------------------------------------------------------------------
+# Docstrings are wrapped at the source's line length. Typer's rich help keeps those breaks in
+# the command list and in every paragraph after the first, so sentences broke mid-line; and
+# its type column shows `<bool>` for flags and `<list[str]>` for repeatable options. Every
+# command and group here is made by `_Typer`, whose classes reflow each paragraph (`_flow`)
+# and give flags no type and repeatable options their element's (`_tidy_params`).
+
+_ITEM = re.compile(r"\s*([-*]|\d+[.)])\s")  # a line that starts a list item keeps its break
+
+
+def _flow(text: str | None) -> str | None:
+    """Each paragraph of `text` as one line (paragraphs, list items and click's `\\b`
+    blocks are kept), so that the help is wrapped to the terminal, not to the source."""
+    if not text:
+        return text
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        if paragraph.startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        lines = [line.strip() for line in paragraph.splitlines()]
+        joined = lines[0]
+        for line in lines[1:]:
+            joined += ("\n" if _ITEM.match(line) else " ") + line
+        paragraphs.append(joined)
+    return "\n\n".join(paragraphs)
+
+
+def _tidy_params(params: list, ctx) -> list:
+    """Flags show no type (typer shows `<bool>`); a repeatable option shows its element's type
+    (`<str>`, not `<list[str]>`; its help says it repeats); `<int range> [x>=1]` becomes
+    `<int> [x>=1]`. Options given a metavar keep it."""
+    for param in params:
+        shown = getattr(param, "display_type_rich", None)
+        if shown is None or getattr(param, "_fclf_tidy", False):
+            continue  # an older typer (no type column) or already done
+        param._fclf_tidy = True
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+            continue
+        label = shown(ctx=ctx)
+        if not isinstance(label, str):
+            continue
+        if label.endswith(" range>"):  # the range itself follows in typer's `[x>=1]`
+            param.metavar = label[: -len(" range>")] + ">"
+            continue
+        if not (label.startswith("<list[") and label.endswith("]>")):
+            continue
+        element = f"<{label[len('<list['):-len(']>')]}>"
+        if param.param_type_name == "option":
+            param.metavar = element
+        else:  # an argument's type column ignores its metavar (which renames it)
+            param.display_type_rich = lambda ctx, _label=element: _label
+    return params
+
+
+class _Command(TyperCommand):
+    def __init__(self, *args, **kwargs):
+        kwargs["help"] = _flow(kwargs.get("help"))
+        super().__init__(*args, **kwargs)
+
+    def get_params(self, ctx):
+        return _tidy_params(super().get_params(ctx), ctx)
+
+
+class _Group(TyperGroup):
+    def __init__(self, *args, **kwargs):
+        kwargs["help"] = _flow(kwargs.get("help"))
+        super().__init__(*args, **kwargs)
+
+    def get_params(self, ctx):
+        return _tidy_params(super().get_params(ctx), ctx)
+
+
+class _Typer(typer.Typer):
+    """typer.Typer whose groups and commands render their help with `_flow`/`_tidy_params`."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("cls", _Group)
+        super().__init__(**kwargs)
+
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _version(value: bool) -> None:
@@ -29,7 +118,7 @@ def root(
     """Function-Contrastive Latent Fields on CLIP face embeddings."""
 
 
-bench_app = typer.Typer(no_args_is_help=True, help="Measure pipeline speed on this machine.")
+bench_app = _Typer(no_args_is_help=True, help="Measure pipeline speed on this machine.")
 app.add_typer(bench_app, name="bench")
 
 
@@ -76,7 +165,9 @@ def bench_train_command(
     objective: list[str] = typer.Option(
         ["contrastive", "flow_matching"], help="objective families to time (repeatable)"),
     num_steps: int = typer.Option(10, min=1, help="flow.num_steps (contrastive unrolls them)"),
-    checkpoint_gradients: bool = typer.Option(False, help="train.checkpoint_gradients"),
+    checkpoint_gradients: bool = typer.Option(
+        False, "--checkpoint-gradients", help="recompute the flow steps in backward, as "
+        "train.checkpoint_gradients: true does (less memory)"),
 ) -> None:
     """Samples/s of a full training step per objective (all loss terms, backward, Adam);
     prints JSON."""
@@ -237,39 +328,65 @@ app.command("score")(score_command)
 @app.command("transfer")
 @exit_on_user_error
 def transfer_command(
-    model: Path = typer.Option(Path("models/fclf.pt"), help="trained model file"),
+    model: Path = typer.Option(
+        Path("models/fclf.pt"), metavar="FILE", help="the trained model file"),
     embeddings: Path = typer.Option(
-        Path("data/embeddings"), help="folder with train/val/test.parquet"
-    ),
-    image: Path | None = typer.Option(None, help="a new image to edit (embedded with CLIP)"),
-    image_id: str | None = typer.Option(None, help="or: an image of the data to edit"),
-    split: str = typer.Option("test", help="split of --image-id (train | val | test)"),
-    set_: list[str] = typer.Option([], "--set", help="target NAME=0|1 (repeatable)"),
+        Path("data/embeddings"), metavar="FOLDER", help="folder with train/val/test.parquet"),
+    image: Path | None = typer.Option(
+        None, metavar="FILE", help="a new image to edit (embedded with the local CLIP)"),
+    image_id: str | None = typer.Option(
+        None, metavar="ID", help="or: an image of the data to edit, e.g. 022163.jpg"),
+    split: str = typer.Option(
+        "test", metavar="train|val|test", help="the split --image-id is in"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="NAME=0|1",
+        help="a target value (repeatable): the attributes to change"),
     source_attr: list[str] = typer.Option(
-        [], help="source NAME=0|1 to use instead of the probes' reading (repeatable)"
-    ),
+        [], metavar="NAME=0|1",
+        help="a source value to use instead of the probes' reading (repeatable). The flow is "
+        "told it, so it decides what --set changes and moves nothing by itself: an attribute "
+        "given against the probes' reading and not --set stays as the face has it, and the "
+        "target line says so"),
     steps: int | None = typer.Option(
-        None, min=1, help="flow steps (default: the horizon recorded in the model file)"),
+        None, min=1, metavar="N",
+        help="flow steps (default: the horizon recorded in the model file)"),
     step_size: float | None = typer.Option(
-        None, help="flow step size, > 0 (default: the one recorded in the model file)"),
+        None, metavar="X",
+        help="flow step size, > 0 (default: the one recorded in the model file)"),
     clip: Path | None = typer.Option(
-        None, help="CLIP folder for --image (default: the one the embeddings record)"
-    ),
+        None, metavar="FOLDER",
+        help="CLIP folder for --image (default: the one the embeddings record)"),
     celeba_root: Path | None = typer.Option(
-        None, help="folder with img_align_celeba/ (default: the embeddings' metadata)"
-    ),
-    out: Path | None = typer.Option(None, help="write a PNG strip of the path here"),
-    probe_c: float = typer.Option(1.0, help="C of the read-out probes fitted on train (> 0)"),
+        None, metavar="FOLDER",
+        help="folder with img_align_celeba/ (default: the embeddings' metadata)"),
+    out: Path | None = typer.Option(
+        None, metavar="FILE",
+        help="write a figure of the path here: .png, .jpg/.jpeg, .pdf or .svg, by the suffix"),
+    probe_c: float = typer.Option(
+        1.0, metavar="C", help="C of the read-out probes fitted on train (> 0)"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON on stdout"),
 ) -> None:
     """Edit attributes of one face with the trained flow; show each step as the probes'
-    read-out and the nearest real face (decoder-free)."""
+    read-out and the nearest real face (decoder-free).
+
+    The source's attributes are the probes' reading, or the --source-attr values where given;
+    the target is that source with the --set values. The flow is told both, so it changes
+    exactly the --set attributes (delta = target - source) and no head of the field pushes
+    the others. A --source-attr value that the probes read the other way is not silently
+    acted on: the target line (and, with --json, stderr and source.overridden) names it and
+    says what the flow does with it. Details: docs/transfer.md.
+    """
     from fclf.cli.transfer.command import transfer_from_files
     from fclf.cli.transfer.edit import reach_lines
+    from fclf.cli.transfer.output import override_notes
 
     def note(line: str) -> None:
         typer.echo(line, err=True)
 
+    if out is not None:
+        from fclf.cli.transfer.figure import out_format
+
+        out_format(out)  # a suffix it cannot write fails now, not after the edit
     report = transfer_from_files(
         model, embeddings, image=image, image_id=image_id, split=split, overrides=set_,
         given=source_attr, steps=steps, step_size=step_size, clip=clip,
@@ -278,6 +395,8 @@ def transfer_command(
     say = note if as_json else typer.echo
     if as_json:
         typer.echo(json.dumps(report.json, indent=2))
+        for line in override_notes(report.source, report.json["target"]):
+            note(f"transfer: given against the probes: {line}")
     else:
         typer.echo(report.table)
     for line in reach_lines(report.reach):
@@ -301,7 +420,7 @@ def transfer_command(
             )
 
 
-sweep_app = typer.Typer(
+sweep_app = _Typer(
     no_args_is_help=True,
     help="Grids of `dvc exp` runs over many machines: plan a shard, work it (run and push "
     "each experiment), report (pull all, rank on val, flag collapse). See README 'Sweeps'.")

@@ -5,7 +5,9 @@ new image embedded with the local CLIP, reads its attributes with the frozen
 probes (trained on the train split, as the evaluation does) unless they are
 given, flows it toward the target attributes for the horizon recorded in the model
 file (its steps, step size and integrator: the flow training optimised; `--steps`
-and `--step-size` override the first two),
+and `--step-size` override the first two), telling the flow that source (delta =
+target - source: exactly the `--set` change; a given source value the probes read
+the other way is reported, not silently acted on),
 and follows the path with the probes and with its nearest real face: for
 every step, the real embedding (of any split) with the highest cosine. There
 is no decoder; the nearest real face stands in for the picture of each step.
@@ -64,10 +66,12 @@ def transfer_from_files(
     warn: Callable[[str], None] = print,
 ) -> TransferReport:
     """Everything `fclf transfer` does before drawing; see the module docstring."""
-    from fclf.model.model_io import edit_function, load_model, recorded_flow
+    from fclf.model.model_io import edit_function, recorded_flow
 
     if (image is None) == (image_id is None):
         raise FclfError("give exactly one of --image PATH or --image-id ID")
+    if image is not None:
+        check_image_exists(Path(image))
     if split not in SPLITS:
         raise FclfError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     if not probe_c > 0:
@@ -75,7 +79,7 @@ def transfer_from_files(
     check_inputs_exist(Path(model), Path(embeddings))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    field_, model_config, record = load_model(model)
+    field_, model_config, record = read_model(Path(model))
     flow = recorded_flow(record)
     steps = flow.num_steps if steps is None else steps
     step_size = flow.step_size if step_size is None else step_size
@@ -134,7 +138,7 @@ def transfer_from_files(
     target = make_target(names, reading, set_values)
     edit = edit_function(field_, model_config, steps, step_size, "cpu",
                          integrator=flow.integrator)
-    path = run_transfer(edit, probes, gallery, z, target, exclude)
+    path = run_transfer(edit, probes, gallery, z, reading.attributes, target, exclude)
     timings["edit_seconds"] = path.seconds
     longer = edit_function(field_, model_config, steps * REACH_FACTOR, step_size, "cpu",
                            integrator=flow.integrator)
@@ -155,8 +159,62 @@ def transfer_from_files(
     )
 
 
+def check_image_exists(image: Path) -> None:
+    """--image must be a file: checked before anything is loaded (CLIP included)."""
+    if image.is_dir():
+        raise FclfError(f"{image}: a folder, not an image file")
+    if not image.is_file():
+        raise FclfError(f"{image}: image not found")
+
+
+MODEL_HINT = "--model takes the models/fclf.pt that `dvc repro train` writes"
+
+
+def read_model(model: Path):
+    """`fclf.model.model_io.load_model`, with a one-line FclfError for any file that is not
+    an fclf model file (a text file, another torch file, a checkpoint) instead of torch's
+    multi-paragraph messages or a traceback."""
+    from fclf.model.model_io import load_model
+
+    with open(model, "rb") as f:
+        head = f.read(4096)
+    if not head.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
+        what = "empty" if not head else "a text file" if _is_text(head) else (
+            "not a torch archive")
+        raise FclfError(f"{model}: not an fclf model file ({what}); {MODEL_HINT}")
+    try:
+        return load_model(model)
+    except FclfError as exc:
+        message = str(exc).replace("not a readable model file (", "not an fclf model file (")
+        if "\n" not in message and len(message) <= 300:  # e.g. load_model's (the format)
+            hint = "" if "retrain" in message else f"; {MODEL_HINT}"
+            raise FclfError(message + hint) from None
+        if "Weights only load failed" in message:
+            why = "a torch file holding objects other than tensors and plain values"
+        else:
+            why = message.splitlines()[0][:200]
+        raise FclfError(f"{model}: not an fclf model file ({why}); {MODEL_HINT}") from None
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        what = ("a torch file without the model record" if isinstance(
+            exc, (AttributeError, KeyError, TypeError)) else "its weights do not load")
+        why = f"{what}: {type(exc).__name__}: {exc}".splitlines()[0][:200]
+        raise FclfError(f"{model}: not an fclf model file ({why}); {MODEL_HINT}") from None
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 4  # a character cut at the end of the first block
+    return True
+
+
 def check_inputs_exist(model: Path, embeddings: Path) -> None:
     """Missing pipeline outputs are FclfErrors that say which `dvc repro` makes them."""
+    if model.is_dir():
+        raise FclfError(f"{model}: a folder, not a model file; {MODEL_HINT}")
     if not model.is_file():
         raise FclfError(
             f"{model}: model file not found; run `dvc repro` (or `dvc repro train`) first, "

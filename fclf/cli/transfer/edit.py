@@ -2,8 +2,11 @@
 
 `run_transfer` flows one embedding toward the target attributes with the model's own
 integrator (an `EditFn`) and reads every step with the frozen probes and the nearest real
-face, giving a `TransferPath`. Pure and vectorised (arrays and objects in, arrays out: one
-face takes milliseconds).
+face, giving a `TransferPath`. The flow is told the source the command shows (the probes'
+reading, overridden by `--source-attr`), so delta = target - source is exactly the `--set`
+change: an attribute that is not set has delta 0 and no head of the field pushes it (the
+model's own source reader, which could disagree with the probes, is not used). Pure and
+vectorised (arrays and objects in, arrays out: one face takes milliseconds).
 """
 
 from __future__ import annotations
@@ -40,18 +43,20 @@ class TransferPath:
         return len(self.trajectory) - 1
 
 
-EditFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""fclf.model.model_io.edit_function's contract: (z (N, d), targets (N, k)) -> (S+1, N, d)."""
+EditFn = Callable[..., np.ndarray]
+"""fclf.model.model_io.edit_function's contract: (z (N, d), targets (N, k), sources=(N, k))
+-> (S+1, N, d); delta = targets - sources."""
 
 
 def run_transfer(
     edit: EditFn, probes: AttributeProbes, gallery: Gallery, z: np.ndarray,
-    target: np.ndarray, exclude: int | None = None,
+    source: np.ndarray, target: np.ndarray, exclude: int | None = None,
 ) -> TransferPath:
-    """Flow `z` toward `target` with `edit` and read every step (probes, nearest real)."""
+    """Flow `z` from `source` toward `target` with `edit` (delta = target - source) and read
+    every step (probes, nearest real)."""
     start = time.perf_counter()
     z = np.asarray(z, np.float32)
-    trajectory = np.asarray(edit(z[None], np.asarray(target, np.float32)[None]))[:, 0]
+    trajectory = _flow(edit, z, source, target)
     probabilities = probes.predict_proba(trajectory)
     unit = trajectory / np.linalg.norm(trajectory, axis=1, keepdims=True).clip(1e-12)
     cosine = unit @ (z / max(float(np.linalg.norm(z)), 1e-12))
@@ -72,6 +77,14 @@ def run_transfer(
     )
 
 
+def _flow(edit: EditFn, z: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(S+1, d): one point's path, with the source given explicitly."""
+    return np.asarray(edit(
+        np.asarray(z, np.float32)[None], np.asarray(target, np.float32)[None],
+        sources=np.asarray(source, np.float32)[None],
+    ))[:, 0]
+
+
 REACH_FACTOR = 10
 """How far `target_reach` continues an unreached edit: up to this many times its steps."""
 
@@ -86,7 +99,8 @@ def target_reach(
     Every attribute whose target differs from `source` is *reached* when its probe
     probability at the last step is on the target's side of 0.5 (>= 0.5 for 1, < 0.5 for 0).
     For the unreached ones the flow is continued (`longer`: the same integrator and step
-    size for `REACH_FACTOR` times the steps; the first steps are the path itself) and
+    size for `REACH_FACTOR` times the steps, from the same `source`; the first steps are the
+    path itself) and
     `steps_needed` is the first step, counted from the source, at or after the last one,
     whose reading is on the target's side (None: not within `searched_steps`).
     """
@@ -102,8 +116,7 @@ def target_reach(
     searched = path.num_steps * REACH_FACTOR
     probs = None
     if unreached:
-        z = np.asarray(z, np.float32)
-        trajectory = np.asarray(longer(z[None], target.astype(np.float32)[None]))[:, 0]
+        trajectory = _flow(longer, z, source, target)
         probs = probes.predict_proba(trajectory[path.num_steps:])  # from the last step on
         searched = len(trajectory) - 1
     attributes = {}

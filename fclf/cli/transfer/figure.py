@@ -1,4 +1,4 @@
-"""The picture of one attribute transfer (`fclf transfer --out`).
+"""The picture of one attribute transfer (`fclf transfer --out`: PNG, JPEG, PDF or SVG).
 
 With CelebA: a strip of faces, the source first, then the nearest real face
 of the flowed point at each step; consecutive steps with the same nearest face
@@ -22,7 +22,7 @@ import numpy as np
 
 from fclf.cli.transfer.edit import TransferPath
 from fclf.cli.transfer.output import describe_source
-from fclf.errors import DataError
+from fclf.errors import DataError, FclfError
 from fclf.plotting.style import new_figure, save_png
 
 PANEL_WIDTH = 1.75  # inches per face
@@ -217,14 +217,48 @@ def readout_figure(source: Mapping[str, Any], path: TransferPath):
     return fig
 
 
+OUT_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
+"""`--out` suffix -> the format written (the suffix decides; anything else is refused)."""
+
+
+def out_format(path: str | Path) -> str:
+    """The format `--out PATH` is written in, from its suffix; an FclfError for others."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUT_FORMATS:
+        said = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise FclfError(
+            f"--out {path}: {said}; the figure is written as .png, .jpg/.jpeg, .pdf or .svg, "
+            "chosen by the suffix"
+        )
+    return OUT_FORMATS[suffix]
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
-    """Write the PNG atomically (and free the figure)."""
-    save_png(fig, path, dpi)
+    """Write the figure atomically in the format its suffix names (and free the figure)."""
+    import matplotlib.pyplot as plt
+
+    from fclf.atomic import atomic_path
+
+    fmt = out_format(path)
+    if fmt == "png":
+        save_png(fig, path, dpi)
+        return
+    options = {  # no dates or versions in the file: the same figure gives the same bytes
+        "jpeg": {"pil_kwargs": {"quality": 92}},  # matplotlib flattens RGBA onto white
+        "pdf": {"metadata": {"CreationDate": None, "Producer": None, "Creator": None}},
+        "svg": {"metadata": {"Date": None, "Creator": None}},
+    }[fmt]
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, **options)
+    finally:
+        plt.close(fig)
 
 
 def write_transfer_figure(report, out: str | Path, dpi: int = 110) -> bool:
-    """Write `report`'s PNG (a `fclf.cli.transfer.command.TransferReport`): the face strip
-    when the embeddings have CelebA images, else the read-out plot. True if faces were drawn."""
+    """Write `report`'s figure (a `fclf.cli.transfer.command.TransferReport`) in the format
+    `out`'s suffix names (`OUT_FORMATS`): the face strip when the embeddings have CelebA images,
+    else the read-out plot. True if faces were drawn."""
     if report.image_dir is None:
         save_figure(readout_figure(report.source, report.path), out, dpi)
         return False

@@ -81,16 +81,32 @@ def check_attributes_match(
 
 @dataclass(frozen=True)
 class SourceReading:
-    """The source's attributes: the probes' reading, overridden where given."""
+    """The source's attributes: the probes' reading, overridden where given.
+
+    `attributes` is the source the flow is told (delta = target - attributes), so the given
+    values decide which attributes change; `overridden` marks the given values the probes
+    read the other way.
+    """
 
     probabilities: np.ndarray  # (k,) probe probabilities
     attributes: np.ndarray  # (k,) int8 0/1 used as the source
     given: np.ndarray  # (k,) bool: from the user, not the probes
 
+    @property
+    def probe_reading(self) -> np.ndarray:
+        """(k,) int8: what the probes read (probability >= 0.5), overrides ignored."""
+        return (np.asarray(self.probabilities) >= 0.5).astype(np.int8)
+
+    @property
+    def overridden(self) -> np.ndarray:
+        """(k,) bool: given values that contradict the probes' reading."""
+        return np.asarray(self.given, bool) & (self.probe_reading != self.attributes)
+
 
 def read_source(
     probes: AttributeProbes, z: np.ndarray, given: Mapping[str, int] | None = None
 ) -> SourceReading:
+    """The probes' reading of `z`, with the `given` values put in its place."""
     names = probes.attribute_names
     probs = probes.predict_proba(np.asarray(z)[None])[0]
     attrs = (probs >= 0.5).astype(np.int8)

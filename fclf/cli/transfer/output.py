@@ -2,9 +2,10 @@
 
 `path_to_json` gives {"source": ..., "target": {attr: 0|1}, "steps": [...]}, where "source"
 (`source_json`) says where the face came from, its attributes and who said so (probe or
-given), and each step has the probes' probabilities, the cosine to the source and the nearest
-real face (id, identity, cosine); `format_table` gives the same as a table. Pure: dicts and a
-`TransferPath` in, dicts and strings out.
+given; `overridden`: the given values the probes read the other way), and each step has the
+probes' probabilities, the cosine to the source and the nearest real face (id, identity,
+cosine); `format_table` gives the same as a table, and `override_notes` says what each
+overridden value does to the edit. Pure: dicts and a `TransferPath` in, dicts and strings out.
 """
 
 from __future__ import annotations
@@ -60,9 +61,36 @@ def source_json(
     out["probabilities"] = {
         n: _rounded(p) for n, p in zip(names, reading.probabilities, strict=True)
     }
+    out["overridden"] = {
+        n: {"given": int(a), "probe_reading": int(r), "probability": _rounded(p)}
+        for n, a, r, p, o in zip(names, reading.attributes, reading.probe_reading,
+                                 reading.probabilities, reading.overridden, strict=True)
+        if o
+    }
     if labels is not None:
         out["labels"] = {n: int(v) for n, v in zip(names, labels, strict=True)}
     return out
+
+
+def override_notes(source: Mapping[str, Any], target: Mapping[str, int]) -> list[str]:
+    """One sentence per `--source-attr` value that the probes read the other way, saying what
+    the flow does with it (it is told the given value: delta = target - given)."""
+    notes = []
+    for name, o in source.get("overridden", {}).items():
+        given, read, t = o["given"], o["probe_reading"], int(target[name])
+        head = f"{name}: you said {given}, the probes read {read} (p={o['probability']:.2f})"
+        if t == given:
+            notes.append(
+                f"{head}: kept as given means delta 0, so the flow does not move {name} and "
+                f"the face keeps what the probes read; to move it towards {given}, drop "
+                f"--source-attr {name} and --set {name}={given}"
+            )
+        else:
+            notes.append(
+                f"{head}: the flow is told {given}->{t} and pushes {name} towards {t}, "
+                "which the probes already read"
+            )
+    return notes
 
 
 def describe_source(source: Mapping[str, Any]) -> str:
@@ -77,7 +105,8 @@ def format_table(source: Mapping[str, Any], path: TransferPath) -> str:
     names = path.attribute_names
     src = source["attributes"]
     reading = ", ".join(
-        f"{n} {src[n]} (given)" if source["attributes_from"][n] == "given"
+        f"{n} {src[n]} (given; probe {source['probabilities'][n]:.2f})"
+        if source["attributes_from"][n] == "given"
         else f"{n} {src[n]} (probe {source['probabilities'][n]:.2f})"
         for n in names
     )
@@ -91,10 +120,11 @@ def format_table(source: Mapping[str, Any], path: TransferPath) -> str:
     ]
     widths = [max(len(h), 5) for h in headers]
     id_width = max(10, *(len(i) for i in path.nearest_ids))
+    notes = override_notes(source, dict(zip(names, path.target.tolist(), strict=True)))
     lines = [
         f"source: {describe_source(source)}",
         f"  attributes: {reading}",
-        f"target: {changes} (others kept)",
+        f"target: {changes} (others kept)" + "".join(f"; {note}" for note in notes),
         "  ".join(
             ["step", *(h.rjust(w) for h, w in zip(headers, widths, strict=True)),
              "cos_src", "nearest".ljust(id_width), "identity", "cos_nn"]
