@@ -31,6 +31,7 @@ data:
 model:
   hidden_dim: 32
   attribute_embed_dim: 8
+  frozen_identity_rank: 4  # the default 32 does not fit 32 dims
 train:
   learning_rate: 0.001
   batch_size: 64
