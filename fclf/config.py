@@ -542,6 +542,7 @@ def _check_cross_field(config: Config, where: _Where) -> None:
         )
     if config.data.source == "synthetic":
         _check_synthetic_attributes(config, where)
+        _check_frozen_ranks_fit(config, where)
     if syn.same_identity_cosine <= syn.cone_cosine:
         raise ConfigError(
             f"{where('data.synthetic.same_identity_cosine')}: data.synthetic.same_identity_cosine"
@@ -552,6 +553,22 @@ def _check_cross_field(config: Config, where: _Where) -> None:
         raise ConfigError(
             f"{where('embed.model_path')}: data.source is 'celeba' but embed.model_path is not"
             " set; point it at a local CLIP checkpoint folder"
+        )
+
+
+def _check_frozen_ranks_fit(config: Config, where: _Where) -> None:
+    """The frozen directions leave 2 dimensions per attribute and 1 more free
+    (fclf.model.frozen_directions); the synthetic dim is known before training, so a
+    rank that cannot fit is refused here rather than after the data is generated."""
+    model, k = config.model, len(config.data.attributes)
+    room = config.data.synthetic.dim - 2 * k - 1
+    frozen = model.frozen_identity_rank + model.frozen_nuisance_rank
+    if frozen > room:
+        raise ConfigError(
+            f"{where('model.frozen_identity_rank')}: model.frozen_identity_rank +"
+            f" model.frozen_nuisance_rank = {frozen} do not fit data.synthetic.dim ="
+            f" {config.data.synthetic.dim} with {k} attributes: at most {max(room, 0)}"
+            " directions can be frozen (2 per attribute are protected, 1 is left to move in)"
         )
 
 

@@ -12,11 +12,12 @@ judge is fitted on it.
 from pathlib import Path
 
 import typer
+from check_params import check_world_fits
 
 from fclf.config import load_config
 from fclf.data.embeddings_io import read_split, write_split
 from fclf.data.judge_split import METADATA_KEY, carve_judge
-from fclf.data.synthetic import generate_world, required_dim
+from fclf.data.synthetic import generate_world
 from fclf.data.truth import write_truth
 from fclf.errors import ConfigError, DataError, exit_on_user_error
 from layout import ALL_SPLITS, EMBED_CACHE_DIR, JUDGE_SPLIT, SPLITS, TRUTH_PATH, split_path
@@ -52,15 +53,7 @@ def _synthetic(config, params: Path) -> None:
         "look_alike_cosine": syn.look_alike_cosine, "nuisance_rank": syn.nuisance_rank,
         "identity_rank": syn.identity_rank, "rates": dict(syn.rates),
     }
-    need = required_dim(len(data.attributes), syn.attribute_context, syn.identity_groups,
-                        syn.nuisance_rank)
-    if syn.dim < need:
-        raise ConfigError(
-            f"{params}: data.synthetic.dim = {syn.dim} is too small for this world; it needs"
-            f" >= {need} for {len(data.attributes)} attributes with attribute_context ="
-            f" {syn.attribute_context}, identity_groups = {syn.identity_groups} and"
-            f" nuisance_rank = {syn.nuisance_rank} (lower those, or set attribute_context: 0)"
-        )
+    check_world_fits(config, params)
     sizes = {"train": syn.train_identities, "val": syn.val_identities,
              "test": syn.test_identities, JUDGE_SPLIT: syn.judge_identities}
     try:

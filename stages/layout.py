@@ -5,6 +5,7 @@ Only the stage scripts know this layout; `dvc.yaml` declares the same paths.
 
 from pathlib import Path
 
+PARAMS_CHECKED = Path("checks/params.txt")  # the check-params stage's proof; every stage needs it
 EMBEDDINGS_DIR = Path("data/embeddings")
 EMBED_CACHE_DIR = Path("data/embed_cache")  # resumable encoder chunks; outside DVC outputs
 SPLITS = ("train", "val", "test")

@@ -164,8 +164,20 @@ def test_stage_deps_cover_every_fclf_module_the_stage_imports(stage: str) -> Non
 
 
 def test_stage_names_are_the_designed_ones() -> None:
-    assert list(stage_specs()) == ["embed", "fit-judge", "train-baselines", "clean-checkpoints",
-                                   "train", "evaluate-transfer", "plot"]
+    assert list(stage_specs()) == ["check-params", "embed", "fit-judge", "train-baselines",
+                                   "clean-checkpoints", "train", "evaluate-transfer", "plot"]
+
+
+def test_every_stage_waits_for_the_params_check() -> None:
+    """DVC deletes a stage's outputs before running it: the params check must come first,
+    so a bad params file never costs the embeddings or the models."""
+    specs = stage_specs()
+    (checked,) = [next(iter(out)) if isinstance(out, dict) else out
+                  for out in specs["check-params"]["outs"]]
+    assert specs["check-params"]["params"] == [{"params.yaml": None}]  # every key
+    for stage, spec in specs.items():
+        if stage != "check-params":
+            assert checked in spec["deps"], stage
 
 
 def test_the_peers_never_depend_on_fclf_models() -> None:

@@ -209,6 +209,9 @@ def test_top_level_that_is_not_a_mapping(tmp_path):
         ("data:\n  attributes: [Male, Young, Smiling, Eyeglasses, Mustache, Bald, Bangs]\n"
          "  synthetic:\n    dim: 8\n    rates: {Bald: 0.1, Bangs: 0.1}\n", 4,
          "data.synthetic.dim = 8"),
+        ("data:\n  synthetic:\n    dim: 64\n    attribute_context: 0\nmodel:\n"
+         "  frozen_identity_rank: 50\n  frozen_nuisance_rank: 4\n", 6,
+         "= 54 do not fit data.synthetic.dim = 64 with 5 attributes: at most 53"),
     ],
 )
 def test_cross_field_rules(tmp_path, text, line, fragment):

@@ -133,9 +133,10 @@ def test_seed_changes_the_data(tmp_path):
 
 
 def test_linear_preset_fits_a_small_dim(tmp_path):
-    """The documented linear preset needs only attributes + 2 dimensions."""
+    """The documented linear preset needs only attributes + 2 dimensions for the world (the
+    model's frozen directions need their own room: none frozen here)."""
     preset = ("    attribute_context: 0\n    identity_groups: 1\n    nuisance_rank: 0\n"
-              "    identity_rank: 0\n")
+              "    identity_rank: 0\nmodel:\n  frozen_identity_rank: 0\n")
     text = SMALL.replace("    dim: 64\n", "    dim: 16\n").replace(
         "    identity_groups: 2\n    nuisance_rank: 4\n    identity_rank: 16\n", preset)
     (tmp_path / "params.yaml").write_text(text)

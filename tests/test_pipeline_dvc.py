@@ -34,10 +34,10 @@ from fclf.train.objectives import get_objective
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ("embed", "fit-judge", "train-baselines", "clean-checkpoints", "train",
+STAGES = ("check-params", "embed", "fit-judge", "train-baselines", "clean-checkpoints", "train",
           "evaluate-transfer", "plot")
 # (stage, a stage it needs): the order `dvc repro` must respect
-NEEDS = (("fit-judge", "embed"), ("train-baselines", "fit-judge"), ("train", "clean-checkpoints"),
+NEEDS = (("embed", "check-params"), ("fit-judge", "embed"), ("train-baselines", "fit-judge"), ("train", "clean-checkpoints"),
          ("clean-checkpoints", "embed"), ("evaluate-transfer", "train"),
          ("evaluate-transfer", "train-baselines"), ("plot", "evaluate-transfer"))
 FCLF_STAGES = ("clean-checkpoints", "train", "evaluate-transfer", "plot")
@@ -356,7 +356,7 @@ def test_repro_runs_every_stage_and_writes_every_output(reproduced) -> None:
     # The pipeline writes nowhere but its declared, git-ignored or committed places.
     untracked = pipeline.git("status", "--porcelain", "--untracked-files=all").splitlines()
     stray = [line for line in untracked
-             if not line[3:].startswith(("metrics/", "plots/", "dvclive/", "dvc.lock",
+             if not line[3:].startswith(("metrics/", "plots/", "dvclive/", "dvc.lock", "checks/",
                                          "logs/"))]
     assert not stray, stray
 
@@ -367,6 +367,38 @@ def test_second_repro_runs_nothing(reproduced) -> None:
     output = done.stdout + done.stderr
     assert "Running stage" not in output, output
     assert "Data and pipelines are up to date" in output, output
+    assert json.loads(pipeline.dvc("status", "--json").stdout) == {}
+
+
+def test_params_typo_stops_before_any_output_is_deleted(reproduced) -> None:
+    """A typo in data.* (an embed param) used to make DVC delete the embeddings before the
+    embed stage refused the params; the check-params stage refuses it first."""
+    pipeline, _ = reproduced
+    params = pipeline.root / "params.yaml"
+    good = params.read_text()
+    kept = [pipeline.root / "data" / "embeddings" / "train.parquet",
+            pipeline.root / "models" / "fclf.pt", pipeline.root / "metrics" / "headline.json"]
+    stamps = [path.stat().st_mtime_ns for path in kept]
+    attributes = load_config(params).data.attributes
+    params.write_text(good.replace(attributes[-1], attributes[-1][:-1], 1))  # data.attributes
+    assert params.read_text() != good
+    try:
+        done = pipeline.dvc("repro", check=False)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, output
+        assert f"unknown name '{attributes[-1][:-1]}'" in output, output
+        assert "params.yaml:" in output, output
+        for stage in STAGES[1:]:
+            assert f"Running stage '{stage}'" not in output, output
+        assert [path.stat().st_mtime_ns for path in kept] == stamps
+    finally:
+        params.write_text(good)
+    # With the typo fixed, only the check itself runs again; nothing downstream.
+    done = pipeline.dvc("repro")
+    output = done.stdout + done.stderr
+    assert "Running stage 'check-params'" in output, output
+    for stage in STAGES[1:]:
+        assert f"Running stage '{stage}'" not in output, output
     assert json.loads(pipeline.dvc("status", "--json").stdout) == {}
 
 
@@ -466,6 +498,7 @@ def test_misspelled_param_key_is_named(tmp_path: Path) -> None:
     assert "unknown key 'loss.lamda_identity'" in output, output
     assert "did you mean 'lambda_identity'?" in output, output
     assert "params.yaml:" in output, output
+    assert "Running stage 'check-params'" in output, output
     for stage in STAGES[1:]:
         assert f"Running stage '{stage}'" not in output, output
     assert not (pipeline.root / "models" / "fclf.pt").exists()
