@@ -44,8 +44,10 @@ repro: install
 # make test: the fast tier (every module, no end-to-end dvc runs); make test-slow: the
 # end-to-end tests (dvc repro / dvc exp run in temp repos, README recipes, sweeps);
 # make test-all: both. The cluster tier (real Slurm, S3) is make test-cluster.
+# The fast tier runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: install-dev
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow and not cluster"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not cluster"
 
 test-slow: install-dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "slow and not cluster"
