@@ -16,7 +16,7 @@ TORCH_INDEX_OPT = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$
 export DVC_NO_ANALYTICS := 1
 export DVC_STUDIO_OFFLINE := 1
 
-.PHONY: repro test test-slow test-all test-cluster lint install install-dev install-cluster clean
+.PHONY: repro test test-slow test-all test-cluster lint docs install install-dev install-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 $(VENV)/.installed-cluster: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[dev,clip,cluster]'
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[docs,clip]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -61,3 +65,8 @@ test-cluster: install-cluster
 
 lint: install-dev
 	$(BIN)/ruff check fclf stages tests
+
+# the docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or a page missing
+# from the nav fails. The CLI reference page is generated from the Typer app at build time.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site

@@ -1,5 +1,5 @@
 """The shipped cluster job files (sweeps/cluster/): the worker script's settings and shard
-arithmetic, the Kubernetes Job's structure and schema, and the README pointing to them.
+arithmetic, the Kubernetes Job's structure and schema, and the docs' Sweeps page pointing to them.
 
 The Slurm array job itself runs for real in test_sweep_slurm.py (the `cluster` tier); the
 Kubernetes Job is checked here only: it was never run on a Kubernetes cluster.
@@ -109,9 +109,8 @@ def test_the_kubernetes_job_runs_the_worker_script_as_an_indexed_job() -> None:
     assert env["FCLF_WORKDIR"] in mounts.values()  # the clones go to the scratch volume
 
 
-def test_the_readme_points_to_the_shipped_files_instead_of_inlining_them() -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Sweeps beyond one machine", 1)[1].split("\n## ", 1)[0]
+def test_the_sweeps_page_points_to_the_shipped_files_instead_of_inlining_them() -> None:
+    section = (REPO / "docs" / "sweeps.md").read_text()
     for path in (WORKER, MANIFEST):
         assert str(path.relative_to(REPO)) in section
     assert not re.search(r"^\s*(#SBATCH|kind: Job)", section, re.MULTILINE)  # not inlined

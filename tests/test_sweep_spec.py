@@ -775,13 +775,12 @@ def test_flip_success_defaults_to_max_and_order_can_be_given(tmp_path):
     assert sweep.selection == Selection("val", "flip_success_linear", "min")
 
 
-def test_the_shipped_example_sweep_and_the_readme_one_agree_and_load() -> None:
+def test_the_shipped_example_sweep_and_the_documented_one_agree_and_load() -> None:
     import re
 
     root = PARAMS.parent
     shipped = load_sweep(root / "sweeps" / "identity.yaml", PARAMS)
-    readme = (root / "README.md").read_text()
-    section = readme[readme.index("## Sweeps beyond one machine"):]
+    section = (root / "docs" / "sweeps.md").read_text()
     shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
     assert shown["params"] == shipped.params and shown["name"] == shipped.name
     assert [p.name for p in shipped.points()][:2] == ["identity-li0-fp0.25", "identity-li0-fp0.5"]
