@@ -104,9 +104,9 @@ def results_command(
     metrics: Path = typer.Option(Path("metrics/transfer.json"), help="the evaluation's metrics"),
     split: str = typer.Option("test", help="val | test"),
 ) -> None:
-    """The Results tables of the README from metrics/transfer.json: every editor (told mode,
-    blind error beside it) with 95 % intervals, FCLF's seeds against the best baseline, and
-    FCLF's rank among its peers."""
+    """The Results tables (README, docs/results.md) from metrics/transfer.json: every editor
+    (told mode, blind error beside it) with 95 % intervals, FCLF's seeds against the best
+    baseline, and FCLF's rank among its peers."""
     from fclf.errors import FclfError
     from fclf.evaluate.report import results_markdown
 
@@ -335,7 +335,7 @@ def transfer_command(
 sweep_app = TidyTyper(
     no_args_is_help=True,
     help="Grids of `dvc exp` runs over many machines: plan a shard, work it (run and push "
-    "each experiment), report (pull all, rank on val, flag collapse). See README 'Sweeps'.")
+    "each experiment), report (pull all, rank on val, flag collapse). See docs/sweeps.md.")
 app.add_typer(sweep_app, name="sweep")
 def _sweep_commands(what: str):
     """git and dvc in the project around the current folder, for `fclf.sweep`."""

@@ -214,8 +214,9 @@ ROLE_ORDER = ("fclf", "peer", "reference", "oracle")
 
 
 def results_markdown(metrics: dict, split: str = "test") -> str:
-    """The README's Results: every editor in told mode with its blind error beside it, 95 %
-    intervals over identities, FCLF's seeds against the best baseline, and FCLF's rank."""
+    """The Results tables (README, docs/results.md): every editor in told mode with its
+    blind error beside it, 95 % intervals over identities, FCLF's seeds against the best
+    baseline, and FCLF's rank."""
     told, blind = metrics[split]["told"], metrics[split].get("blind") or {}
     best = told.get("best_baseline")
     editors = sorted(method_blocks(told), key=lambda m: (

@@ -3,8 +3,8 @@
 Choices are made on val and reported on test; this module is the only place
 the rule lives. `fclf sweep report` ranks experiments with it, the
 train-baselines stage picks every peer's hyper-parameters with it, the
-evaluation picks `best_baseline` (the best peer) with it, and the README's
-Results quote its output.
+evaluation picks `best_baseline` (the best peer) with it, and the Results
+tables (README, docs/results.md) quote its output.
 
 The rule, applied to each candidate's **val, told-mode** metric block:
 

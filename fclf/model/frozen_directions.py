@@ -19,7 +19,7 @@ the largest such directions from train embeddings, labels and identity ids only:
 
 The field removes the span of these directions from its output (`VectorField`'s
 `frozen_directions`), so every velocity, and every edit, is orthogonal to them. Both
-ranks are chosen on val (README, "The model and the objectives").
+ranks are chosen on val (docs/model.md, "Frozen directions").
 """
 
 from __future__ import annotations
