@@ -19,6 +19,13 @@ def test_every_fenced_block_names_its_language(path) -> None:
 
 
 @pytest.mark.parametrize("path", documents(), ids=lambda p: p.name)
+def test_no_fence_opens_inside_a_block(path) -> None:
+    nested = [block.where() for block in blocks(path)
+              if any(line.lstrip().startswith("```") for line in block.body.splitlines())]
+    assert not nested, f"a fence line inside a fenced block (an unclosed block?): {nested}"
+
+
+@pytest.mark.parametrize("path", documents(), ids=lambda p: p.name)
 def test_every_shell_block_is_runnable_or_illustrative(path) -> None:
     unmarked = [block.where() for block in blocks(path)
                 if block.lang in SHELL and block.marker is None]
