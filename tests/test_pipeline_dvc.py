@@ -37,9 +37,10 @@ BIN = Path(sys.executable).parent
 STAGES = ("check-params", "embed", "fit-judge", "train-baselines", "clean-checkpoints", "train",
           "evaluate-transfer", "plot")
 # (stage, a stage it needs): the order `dvc repro` must respect
-NEEDS = (("embed", "check-params"), ("fit-judge", "embed"), ("train-baselines", "fit-judge"), ("train", "clean-checkpoints"),
-         ("clean-checkpoints", "embed"), ("evaluate-transfer", "train"),
-         ("evaluate-transfer", "train-baselines"), ("plot", "evaluate-transfer"))
+NEEDS = (("embed", "check-params"), ("fit-judge", "embed"), ("train-baselines", "fit-judge"),
+         ("train", "clean-checkpoints"), ("clean-checkpoints", "embed"),
+         ("evaluate-transfer", "train"), ("evaluate-transfer", "train-baselines"),
+         ("plot", "evaluate-transfer"))
 FCLF_STAGES = ("clean-checkpoints", "train", "evaluate-transfer", "plot")
 
 pytestmark = [
