@@ -15,6 +15,7 @@ TRUTH_PATH = EMBEDDINGS_DIR / "truth.npz"  # synthetic data only: fclf.data.trut
 CHECKPOINT_DIR = Path("checkpoints")
 MODEL_PATH = Path("models/fclf.pt")  # the model of train.seed (what `fclf transfer` uses)
 REPLICATES_DIR = Path("models/replicates")  # the models of the other training seeds
+PROBES_PATH = Path("models/probes.pt")  # the read-out probes `fclf transfer` reuses
 JUDGE_PATH = Path("models/judge.pt")  # the judge and typicality Gaussian (judge split only)
 PEERS_PATH = Path("models/peers.pt")  # the tuned peers and the supervised reference
 PEERS_METRICS = Path("metrics/peers.json")  # what each peer's tuning chose on val

@@ -574,3 +574,46 @@ def test_the_readout_figure_marks_a_target_that_was_not_reached():
     labels = [t.get_text() for t in top.get_legend().get_texts()]
     assert "Smiling 0->1 NOT REACHED" in labels and "Eyeglasses 0->1" in labels
     assert "NOT reached: Smiling" in top.get_title()
+
+
+# --- the read-out probes the pipeline saved (fit-judge stage: models/probes.pt) -------------
+
+
+def test_saved_probes_are_reused_and_give_what_a_fresh_fit_gives(synthetic, tmp_path) -> None:
+    from fclf.evaluate.probes_io import save_probes, split_fingerprint
+
+    train = synthetic["splits"]["train"]
+    saved = tmp_path / "probes.pt"
+    save_probes(saved, AttributeProbes.from_split(train), split_fingerprint(train))
+    args = syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set", "Smiling=1",
+                    "--json")
+    reused = invoke(*args, "--probes", saved)
+    fitted = invoke(*args, "--probes", tmp_path / "absent.pt")
+    assert reused.exit_code == 0 and fitted.exit_code == 0, reused.output + fitted.output
+    assert f"probes read from {saved} in" in reused.stderr
+    assert "probes fitted in" in fitted.stderr
+    assert json.loads(reused.stdout) == json.loads(fitted.stdout)
+
+
+def test_saved_probes_that_do_not_fit_are_refitted_and_say_why(synthetic, tmp_path) -> None:
+    from fclf.evaluate.probes_io import save_probes, split_fingerprint
+
+    splits = synthetic["splits"]
+    other_c, other_split = tmp_path / "c.pt", tmp_path / "val.pt"
+    save_probes(other_c, AttributeProbes.from_split(splits["train"], c=0.5),
+                split_fingerprint(splits["train"]))
+    save_probes(other_split, AttributeProbes.from_split(splits["val"]),
+                split_fingerprint(splits["val"]))
+    args = syn_args(synthetic, "--image-id", synthetic["not_smiling"], "--set", "Smiling=1",
+                    "--json")
+    expected = json.loads(invoke(*args, "--probes", tmp_path / "absent.pt").stdout)
+    for path, why in [(other_c, "fitted with C = 0.5, not 1"),
+                      (other_split, "fitted on another train split"),
+                      (synthetic["model"], "not a probes file of this version")]:
+        result = invoke(*args, "--probes", path)
+        assert result.exit_code == 0, result.output
+        assert f"probes fitted ({path}: {why}) in" in result.stderr, result.stderr
+        assert json.loads(result.stdout) == expected
+    # the saved C = 0.5 probes are the right ones when C = 0.5 is asked for
+    asked = invoke(*args, "--probes", other_c, "--probe-c", "0.5")
+    assert f"probes read from {other_c} in" in asked.stderr, asked.stderr

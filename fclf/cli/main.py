@@ -276,6 +276,10 @@ def transfer_command(
         help="write a figure of the path here: .png, .jpg/.jpeg, .pdf or .svg, by the suffix"),
     probe_c: float = typer.Option(
         1.0, metavar="C", help="C of the read-out probes fitted on train (> 0)"),
+    probes: Path = typer.Option(
+        Path("models/probes.pt"), metavar="FILE",
+        help="the read-out probes the pipeline fitted (fit-judge stage); used when they were "
+        "fitted on this train split with this --probe-c, else the probes are fitted anew"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON on stdout"),
 ) -> None:
     """Edit attributes of one face with the trained flow; show each step as the probes'
@@ -302,7 +306,8 @@ def transfer_command(
     report = transfer_from_files(
         model, embeddings, image=image, image_id=image_id, split=split, overrides=set_,
         given=source_attr, steps=steps, step_size=step_size, clip=clip,
-        celeba_root=celeba_root, want_images=out is not None, probe_c=probe_c, warn=note,
+        celeba_root=celeba_root, want_images=out is not None, probe_c=probe_c, probes=probes,
+        warn=note,
     )
     say = note if as_json else typer.echo
     if as_json:
@@ -316,8 +321,8 @@ def transfer_command(
     t, path = report.timings, report.path
     say(
         f"transfer: edit {t['edit_seconds'] * 1e3:.1f} ms ({path.num_steps} steps: flow, "
-        f"probes, nearest among {path.gallery_size} real faces); probes fitted in "
-        f"{t['probe_seconds']:.2f} s"
+        f"probes, nearest among {path.gallery_size} real faces); probes "
+        f"{report.probe_source} in {t['probe_seconds']:.2f} s"
         + (f"; image embedded in {t['embed_seconds']:.2f} s" if "embed_seconds" in t else "")
     )
     if out is not None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from fclf.errors import DataError
 
@@ -40,6 +38,10 @@ class AttributeProbes:
         c: float = 1.0,
         class_weight: str | None = None,
     ):
+        # sklearn takes ~2 s to import: only a fit needs it, not probes read from a file
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
         x = np.asarray(embeddings, np.float64)
         y = np.asarray(attributes)
         names = tuple(attribute_names)

@@ -41,7 +41,7 @@ from fclf.cli.transfer.inputs import (
 from fclf.cli.transfer.nearest import Gallery
 from fclf.cli.transfer.output import format_table, path_to_json, source_json
 from fclf.errors import DataError, FclfError
-from fclf.evaluate.probes import AttributeProbes
+from fclf.evaluate.probes_io import READOUT_C, probes_for
 
 
 @dataclass
@@ -56,14 +56,15 @@ class TransferReport:
     image_dir: Path | None  # CelebA images (None: synthetic, no pixels)
     timings: dict[str, float] = field(default_factory=dict)
     reach: dict[str, Any] = field(default_factory=dict)  # see edit.target_reach
+    probe_source: str = "fitted"  # "read from FILE", or why they were fitted (probes_io)
 
 
 def transfer_from_files(
     model: Path, embeddings: Path, *, image: Path | None = None, image_id: str | None = None,
     split: str = "test", overrides: Sequence[str] = (), given: Sequence[str] = (),
     steps: int | None = None, step_size: float | None = None, clip: Path | None = None,
-    celeba_root: Path | None = None, want_images: bool = False, probe_c: float = 1.0,
-    warn: Callable[[str], None] = print,
+    celeba_root: Path | None = None, want_images: bool = False, probe_c: float = READOUT_C,
+    probes: Path | None = None, warn: Callable[[str], None] = print,
 ) -> TransferReport:
     """Everything `fclf transfer` does before drawing; see the module docstring."""
     from fclf.model.model_io import edit_function, recorded_flow
@@ -132,7 +133,8 @@ def transfer_from_files(
         source_image = image
 
     t2 = time.perf_counter()
-    probes = AttributeProbes.from_split(train, c=probe_c)
+    probes_path = probes
+    probes, probe_source = probes_for(train, probe_c, probes_path)
     timings["probe_seconds"] = time.perf_counter() - t2
     reading = read_source(probes, z, given_values)
     target = make_target(names, reading, set_values)
@@ -155,7 +157,7 @@ def transfer_from_files(
     return TransferReport(
         source=source, path=path, json={**path_to_json(source, path), "reach": reach},
         table=format_table(source, path), source_image=source_image, image_dir=image_dir,
-        timings=timings, reach=reach,
+        timings=timings, reach=reach, probe_source=probe_source,
     )
 
 
