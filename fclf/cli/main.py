@@ -65,6 +65,21 @@ def bench_evaluate_command(
     typer.echo(json.dumps(bench_evaluate(repeats, threads=threads), indent=2))
 
 
+@bench_app.command("interactive")
+@exit_on_user_error
+def bench_interactive_command(
+    workspace: Path = typer.Option(Path("."), metavar="FOLDER",
+                                   help="a workspace after `dvc repro`"),
+    repeats: int = typer.Option(3, min=1, help="timed runs of each (median is reported)"),
+    split: str = typer.Option("test", metavar="val|test", help="the split edited and scored"),
+) -> None:
+    """Seconds `fclf transfer` and `fclf score` take here (fresh processes, and one transfer
+    in-process after a warm-up) against their targets (1 s, 10 s); prints JSON."""
+    from fclf.cli.bench_interactive import bench_interactive
+
+    typer.echo(json.dumps(bench_interactive(workspace, repeats, split), indent=2))
+
+
 @bench_app.command("train")
 @exit_on_user_error
 def bench_train_command(

@@ -24,7 +24,13 @@ def singular_values(points: np.ndarray) -> np.ndarray:
         for start in range(0, n, CHUNK):
             rows = x[start : start + CHUNK].astype(np.float64)
             gram += rows.T @ rows
-    return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
+    # One thread: the solve is ~20 ms, but with torch's and scipy's thread pools loaded next
+    # to numpy's, a multi-threaded OpenBLAS on a busy 2-core machine took ~2.6 s for it.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        eigenvalues = np.linalg.eigvalsh(gram)
+    return np.sqrt(np.clip(eigenvalues, 0.0, None))
 
 
 def effective_rank(points: np.ndarray) -> float:
