@@ -19,6 +19,7 @@ PROBES_PATH = Path("models/probes.pt")  # the read-out probes `fclf transfer` re
 JUDGE_PATH = Path("models/judge.pt")  # the judge and typicality Gaussian (judge split only)
 PEERS_PATH = Path("models/peers.pt")  # the tuned peers and the supervised reference
 PEERS_METRICS = Path("metrics/peers.json")  # what each peer's tuning chose on val
+PEERS_TIMING = Path("logs/peers_timing.json")  # seconds per peer: a run log, not a metric
 TRAIN_METRICS = Path("metrics/train.json")
 TRAIN_TIMING = Path("logs/train_timing.json")  # wall time and speed: a run log, not a metric
 TRAIN_LIVE_DIR = Path("dvclive/train")

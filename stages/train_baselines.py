@@ -29,7 +29,7 @@ from fclf.evaluate.peers.store import save_peers
 from fclf.evaluate.protocol import build_context, split_request
 from fclf.evaluate.tuning import fit_reference, tune_peers
 from fclf.evaluate.yardstick_io import load_yardstick
-from layout import JUDGE_PATH, PEERS_METRICS, PEERS_PATH, TRUTH_PATH, split_path
+from layout import JUDGE_PATH, PEERS_METRICS, PEERS_PATH, PEERS_TIMING, TRUTH_PATH, split_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -62,11 +62,17 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="validated params
         print(f"train-baselines: reference fitted on exact counterfactual pairs "
               f"({time.perf_counter() - began:.1f} s)")
     seconds = round(time.perf_counter() - start, 2)
-    report = {"selected_on": "val (told mode)", "seconds": seconds, "peers": reports,
+    # Timings are a run log (logs/), not part of the peers file or a metric: they would change
+    # both files' hashes, and dvc.lock, on every run.
+    timing = {"seconds": seconds,
+              "peers": {name: report.pop("seconds") for name, report in reports.items()}}
+    report = {"selected_on": "val (told mode)", "peers": reports,
               "reference": None if reference is None else reference.hyper()}
     save_peers(PEERS_PATH, peers, reference, data, report)
     write_json(PEERS_METRICS, round_floats(report))
-    print(f"train-baselines: wrote {PEERS_PATH} and {PEERS_METRICS} ({seconds:.1f} s)")
+    write_json(PEERS_TIMING, timing)
+    print(f"train-baselines: wrote {PEERS_PATH} and {PEERS_METRICS} ({seconds:.1f} s; "
+          f"timings in {PEERS_TIMING})")
 
 
 if __name__ == "__main__":

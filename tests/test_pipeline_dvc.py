@@ -311,6 +311,10 @@ def check_outputs(root: Path, attributes: list[str], epochs: int, synthetic: boo
 
     peers = json.loads((root / "metrics" / "peers.json").read_text())
     assert set(peers["peers"]) == set(PEERS)
+    # the peers' timings are a run log too (they changed models/peers.pt's hash every run)
+    assert "seconds" not in peers and not any("seconds" in p for p in peers["peers"].values())
+    peer_timing = json.loads((root / "logs" / "peers_timing.json").read_text())
+    assert set(peer_timing["peers"]) == set(PEERS) and peer_timing["seconds"] > 0
     assert (peers["reference"] is not None) == synthetic
     with np.load(root / "eval" / "edits.npz") as edits:
         n = transfer["test"]["told"]["num_samples"]
